@@ -1,0 +1,249 @@
+"""The AS2 data contract: one question per row, stored as an Arrow dataset (``datasets.save_to_disk``).
+
+Schema of a converted split (every stage reads and writes this, nothing else):
+
+===============  ===================  =====================================================
+column           type                 meaning
+===============  ===================  =====================================================
+``qid``          ``string``           question id, unique within the split
+``question``     ``string``           question text, non-empty
+``cids``         ``list[string]``     candidate ids, unique within the question
+``candidates``   ``list[string]``     candidate sentences, non-empty, aligned with ``cids``
+``labels``       ``list[int8]``       1 = correct answer, 0 = not, aligned with ``cids``
+``<teacher>``    ``list[float32]``    optional: one column per teacher, named after it,
+                                      holding its logit for each candidate
+===============  ===================  =====================================================
+
+Every column that is not one of the five above is a teacher-score column, and its name is the teacher's
+name everywhere else (config key, student head, run name, report row).
+
+Protocols select the questions that are scored:
+
+- ``raw``: every question;
+- ``clean``: only questions with at least one positive and one negative candidate (the standard AS2 test
+  protocol: WikiQA's "filtered" references, TREC-QA's clean set).
+
+:func:`validate` checks a list of :class:`Question` (as a loader builds them, with the source file and line
+of each candidate) and raises :class:`DataError` naming the file, the line and the field at fault.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+BASE_COLUMNS = ("qid", "question", "cids", "candidates", "labels")
+PROTOCOLS = ("clean", "raw")
+SUMMARY_FILE = "as2.json"  # written beside the Arrow files: source, counts
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file, the line (or row) and the field."""
+
+
+@dataclass
+class Question:
+    """One question with its candidates, as loaders build it and the dataset stores it.
+
+    ``lines`` (1-based source line of each candidate) and ``line`` (of the question) exist only for error
+    messages; they are not stored.
+    """
+
+    qid: str
+    question: str
+    cids: list[str] = field(default_factory=list)
+    candidates: list[str] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    scores: dict[str, list[float]] = field(default_factory=dict)
+    line: int | None = None
+    lines: list[int | None] = field(default_factory=list)
+
+    def add(self, cid: str, text: str, label: int, line: int | None = None) -> None:
+        self.cids.append(cid)
+        self.candidates.append(text)
+        self.labels.append(label)
+        self.lines.append(line)
+
+
+def _where(source: str, line: int | None, qid: str | None = None) -> str:
+    where = f"{source}, line {line}" if line is not None else source
+    return f"{where} (question {qid!r})" if qid is not None else where
+
+
+def validate(questions: Sequence[Question], source: str = "<data>") -> None:
+    """Check the contract; raise :class:`DataError` at the first violation, naming file, line and field."""
+    seen: dict[str, int | None] = {}
+    for q in questions:
+        qwhere = _where(source, q.line, q.qid)
+        if not str(q.qid).strip():
+            raise DataError(f"{_where(source, q.line)}: field 'qid' is empty")
+        if q.qid in seen:
+            first = f" (first seen at line {seen[q.qid]})" if seen[q.qid] is not None else ""
+            raise DataError(f"{qwhere}: field 'qid' duplicates question id {q.qid!r}{first}")
+        seen[q.qid] = q.line
+        if not q.question or not q.question.strip():
+            raise DataError(f"{qwhere}: field 'question' is empty")
+        n = len(q.cids)
+        if n == 0:
+            raise DataError(f"{qwhere}: question has zero candidates")
+        if len(q.candidates) != n or len(q.labels) != n:
+            raise DataError(
+                f"{qwhere}: fields 'cids', 'candidates', 'labels' differ in length "
+                f"({n}, {len(q.candidates)}, {len(q.labels)})"
+            )
+        lines = q.lines if len(q.lines) == n else [None] * n
+        cids_seen: set[str] = set()
+        for cid, text, label, line in zip(q.cids, q.candidates, q.labels, lines, strict=True):
+            where = _where(source, line if line is not None else q.line, q.qid)
+            if not str(cid).strip():
+                raise DataError(f"{where}: field 'cid' is empty")
+            if cid in cids_seen:
+                raise DataError(f"{where}: field 'cid' duplicates candidate id {cid!r} within the question")
+            cids_seen.add(cid)
+            if not text or not text.strip():
+                raise DataError(f"{where}: field 'candidate' (candidate {cid!r}) is empty")
+            if label not in (0, 1) or isinstance(label, float) and not float(label).is_integer():
+                raise DataError(f"{where}: field 'label' (candidate {cid!r}) is {label!r}, expected 0 or 1")
+        for name, scores in q.scores.items():
+            if name in BASE_COLUMNS:
+                raise DataError(f"{qwhere}: teacher name {name!r} clashes with a base column")
+            if scores is None or len(scores) != n:
+                got = "no scores" if scores is None else f"{len(scores)} scores"
+                raise DataError(f"{qwhere}: field {name!r} (teacher scores) has {got} for {n} candidates")
+            for cid, s, line in zip(q.cids, scores, lines, strict=True):
+                if s is None or not math.isfinite(float(s)):
+                    where = _where(source, line if line is not None else q.line, q.qid)
+                    raise DataError(f"{where}: field {name!r} (teacher score of candidate {cid!r}) is {s!r}")
+
+
+def is_clean(labels: Sequence[int]) -> bool:
+    """A question counts under the ``clean`` protocol if it has a positive and a negative candidate."""
+    return any(label == 1 for label in labels) and any(label == 0 for label in labels)
+
+
+def apply_protocol(questions: Iterable[Question], protocol: str) -> list[Question]:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    questions = list(questions)
+    return questions if protocol == "raw" else [q for q in questions if is_clean(q.labels)]
+
+
+def statistics(questions: Sequence[Question]) -> dict[str, int]:
+    """The counts published for AS2 corpora (questions, pairs, positives, and the same for ``clean``)."""
+    clean = [q for q in questions if is_clean(q.labels)]
+    return {
+        "questions": len(questions),
+        "pairs": sum(len(q.cids) for q in questions),
+        "positives": sum(sum(q.labels) for q in questions),
+        "clean_questions": len(clean),
+        "clean_pairs": sum(len(q.cids) for q in clean),
+        "clean_positives": sum(sum(q.labels) for q in clean),
+    }
+
+
+def teacher_names(column_names: Iterable[str]) -> list[str]:
+    """The teacher-score columns of a dataset: every column outside the base contract."""
+    return [c for c in column_names if c not in BASE_COLUMNS]
+
+
+def to_dataset(questions: Sequence[Question]):
+    """Build a ``datasets.Dataset`` with the contract's schema (teacher columns as float32 lists)."""
+    import datasets
+
+    names = sorted({name for q in questions for name in q.scores})
+    features = {
+        "qid": datasets.Value("string"),
+        "question": datasets.Value("string"),
+        "cids": datasets.Sequence(datasets.Value("string")),
+        "candidates": datasets.Sequence(datasets.Value("string")),
+        "labels": datasets.Sequence(datasets.Value("int8")),
+    }
+    features.update({name: datasets.Sequence(datasets.Value("float32")) for name in names})
+    columns = {
+        "qid": [q.qid for q in questions],
+        "question": [q.question for q in questions],
+        "cids": [q.cids for q in questions],
+        "candidates": [q.candidates for q in questions],
+        "labels": [q.labels for q in questions],
+    }
+    for name in names:
+        columns[name] = [q.scores.get(name) for q in questions]
+    return datasets.Dataset.from_dict(columns, features=datasets.Features(features))
+
+
+def from_dataset(ds) -> list[Question]:
+    """The inverse of :func:`to_dataset`."""
+    names = teacher_names(ds.column_names)
+    out = []
+    for row in ds:
+        out.append(
+            Question(
+                qid=row["qid"],
+                question=row["question"],
+                cids=list(row["cids"]),
+                candidates=list(row["candidates"]),
+                labels=[int(x) for x in row["labels"]],
+                scores={n: list(row[n]) for n in names if row[n] is not None},
+            )
+        )
+    return out
+
+
+def save(questions: Sequence[Question], out_dir: str | os.PathLike, summary: dict | None = None) -> dict:
+    """Validate, then write the dataset and ``as2.json`` to ``out_dir`` atomically.
+
+    Everything is written to a temporary sibling folder that is renamed into place last, so an interrupted
+    run leaves no folder that looks complete. An existing ``out_dir`` is replaced only once the new one is
+    fully written.
+    """
+    validate(questions, source=str(summary.get("source", "<data>")) if summary else "<data>")
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stats = {**(summary or {}), **statistics(questions)}
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    tmp.chmod(0o755)
+    try:
+        to_dataset(questions).save_to_disk(str(tmp))
+        (tmp / SUMMARY_FILE).write_text(json.dumps(stats, indent=2) + "\n")
+        replace_dir(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return stats
+
+
+def replace_dir(src: Path, dst: Path) -> None:
+    """Move a completed folder into place; the old ``dst`` (if any) is removed only after the move."""
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        dst.rename(old)
+    src.rename(dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def load(data_dir: str | os.PathLike):
+    """Load a converted split as a ``datasets.Dataset``; a clear error if the folder is not one."""
+    import datasets
+
+    data_dir = Path(data_dir)
+    if not (data_dir / SUMMARY_FILE).is_file():
+        raise DataError(f"{data_dir}: not a converted AS2 split (no {SUMMARY_FILE}); run data_prep.convert")
+    ds = datasets.load_from_disk(str(data_dir))
+    missing = [c for c in BASE_COLUMNS if c not in ds.column_names]
+    if missing:
+        raise DataError(f"{data_dir}: missing column(s) {missing}; expected {list(BASE_COLUMNS)}")
+    return ds
+
+
+def load_questions(data_dir: str | os.PathLike) -> list[Question]:
+    return from_dataset(load(data_dir))

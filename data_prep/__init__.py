@@ -1,0 +1,1 @@
+"""Corpora in (WikiQA, TREC-QA, SelQA, ASNQ, tables, hub), teacher scores out."""
