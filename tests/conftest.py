@@ -18,3 +18,67 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     return SHARED_DATA
+
+WORDS = (
+    "what who where when how is the a of in was born city capital paris france river long "
+    "answer question sentence yes no it he she they and to for on by with as at from"
+).split()
+
+
+def make_tiny_encoder(path: Path, arch: str = "bert", layers: int = 4, seed: int = 0) -> Path:
+    """A tiny random encoder (hidden 32, ``layers`` layers) with a WordPiece tokenizer, saved to ``path``."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast, MPNetConfig, MPNetModel, MPNetTokenizerFast
+
+    path.mkdir(parents=True, exist_ok=True)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] if arch == "bert" else ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    vocab = specials + WORDS + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list("abcdefghijklmnopqrstuvwxyz?.,")
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    torch.manual_seed(seed)
+    common = dict(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=layers, num_attention_heads=2,
+                  intermediate_size=64, max_position_embeddings=128)
+    if arch == "bert":
+        model = BertModel(BertConfig(**common))
+        tok = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+    else:
+        model = MPNetModel(MPNetConfig(**common, pad_token_id=1, bos_token_id=0, eos_token_id=2))
+        tok = MPNetTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+    model.save_pretrained(str(path))
+    tok.save_pretrained(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return make_tiny_encoder(tmp_path_factory.mktemp("tiny") / "bert", "bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_mpnet(tmp_path_factory) -> Path:
+    return make_tiny_encoder(tmp_path_factory.mktemp("tiny") / "mpnet", "mpnet", seed=1)
+
+
+def make_split(path: Path, n_questions: int = 12, teachers: tuple[str, ...] = ("t1", "t2"), seed: int = 0) -> Path:
+    """A converted split of short synthetic questions with teacher-score columns."""
+    import random
+
+    from as2.data import Question, save
+
+    rng = random.Random(seed)
+    questions = []
+    for i in range(n_questions):
+        q = Question(str(i), f"where was {rng.choice(WORDS)} born ?")
+        n = rng.randint(2, 6)
+        pos = rng.randrange(n)
+        for j in range(n):
+            q.add(f"{i}-{j}", " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9))), int(j == pos))
+        for t in teachers:
+            q.scores[t] = [rng.gauss(2.0 if lab else -1.0, 1.0) for lab in q.labels]
+        questions.append(q)
+    save(questions, path, {"source": "synthetic"})
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_split(tmp_path_factory) -> Path:
+    return make_split(tmp_path_factory.mktemp("data") / "train")

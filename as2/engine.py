@@ -1,0 +1,215 @@
+"""The DeepSpeed training loop shared by ``cerberus/train.py`` and ``twin/train.py``.
+
+A track supplies a model, a function giving the (deterministic) micro-batches of an epoch, and a function
+computing the loss of one micro-batch; this module owns the rest:
+
+- distributed set-up: under the ``deepspeed`` launcher the ranks come from its environment; a plain
+  ``python`` run becomes a one-process world (gloo on CPU, NCCL on GPU, as DeepSpeed's accelerator says);
+- the engine from a DeepSpeed JSON (optimizer, precision, ZeRO stage, micro-batch), into which the code
+  writes only what it must compute (the scheduler's total steps);
+- checkpoints with ``engine.save_checkpoint`` every ``save_steps`` optimizer steps, and resume from the
+  latest one: the epoch's data order is a function of ``(seed, epoch)`` and the RNG state travels in the
+  checkpoint, so an interrupted-and-resumed run ends with the same weights as an uninterrupted one;
+- logging: per-step losses to ``train_log.jsonl`` and the console, on rank 0 only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import shutil
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def init_distributed() -> tuple[int, int]:
+    """Initialise torch.distributed through DeepSpeed; returns ``(rank, world_size)``."""
+    import deepspeed
+
+    if "RANK" not in os.environ:  # not started by a launcher: a world of one
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    if not torch.distributed.is_initialized():
+        deepspeed.init_distributed(verbose=False)
+    return torch.distributed.get_rank(), torch.distributed.get_world_size()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def load_ds_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a DeepSpeed JSON (it owns optimizer, precision, ZeRO stage and micro-batch)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"DeepSpeed config {path} does not exist")
+    try:
+        cfg = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from e
+    if "train_micro_batch_size_per_gpu" not in cfg:
+        raise ValueError(f"{path}: 'train_micro_batch_size_per_gpu' is required")
+    cfg.pop("train_batch_size", None)  # DeepSpeed derives it: micro-batch x accumulation x world size
+    cfg.setdefault("gradient_accumulation_steps", 1)
+    return cfg
+
+
+def fill_ds_config(cfg: dict[str, Any], total_steps: int) -> dict[str, Any]:
+    """Write in what only the code knows: the scheduler's total (and, if ``"auto"``, warm-up) steps."""
+    sched = cfg.get("scheduler", {}).get("params")
+    if sched is not None and sched.get("total_num_steps", "auto") == "auto":
+        sched["total_num_steps"] = max(1, total_steps)
+    if sched is not None and sched.get("warmup_num_steps") == "auto":
+        sched["warmup_num_steps"] = max(1, total_steps // 10)
+    return cfg
+
+
+def build_engine(model: torch.nn.Module, ds_config: dict[str, Any]):
+    import deepspeed
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=params, config=ds_config)
+    return engine
+
+
+def autocast_dtype(engine) -> torch.dtype:
+    if engine.bfloat16_enabled():
+        return torch.bfloat16
+    if engine.fp16_enabled():
+        return torch.float16
+    return torch.float32
+
+
+@dataclass
+class LoopState:
+    epoch: int = 0
+    micro_in_epoch: int = 0  # micro-batches already consumed in ``epoch``
+    global_step: int = 0  # optimizer steps
+
+
+def resume(engine, out_dir: Path) -> LoopState:
+    """Load the latest checkpoint under ``out_dir/checkpoints`` if there is one."""
+    ckpt = out_dir / CHECKPOINTS
+    if not (ckpt / "latest").is_file():
+        return LoopState()
+    path, client = engine.load_checkpoint(str(ckpt))
+    if path is None:
+        raise RuntimeError(f"{ckpt}: 'latest' names a checkpoint that could not be loaded")
+    state = LoopState(**client["loop"])
+    torch.set_rng_state(client["torch_rng"])
+    random.setstate(tuple(client["py_rng"]) if isinstance(client["py_rng"], list) else client["py_rng"])
+    logger.info("resumed from %s at epoch %d, step %d", path, state.epoch, state.global_step)
+    return state
+
+
+def save(engine, out_dir: Path, state: LoopState, keep: int = 1) -> None:
+    """Checkpoint through DeepSpeed (tag ``step<N>``), then drop all but the newest ``keep`` on rank 0."""
+    client = {"loop": vars(state).copy(), "torch_rng": torch.get_rng_state(), "py_rng": random.getstate()}
+    tag = f"step{state.global_step}"
+    engine.save_checkpoint(str(out_dir / CHECKPOINTS), tag=tag, client_state=client)
+    if torch.distributed.get_rank() == 0:
+        old = sorted((p for p in (out_dir / CHECKPOINTS).glob("step*") if p.name != tag),
+                     key=lambda p: int(p.name[4:]) if p.name[4:].isdigit() else -1)
+        for p in old[: max(0, len(old) - (keep - 1))]:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def train_loop(
+    engine,
+    batches: Callable[[int], Iterable[Any]],
+    loss_fn: Callable[[Any, Any], tuple[torch.Tensor, dict[str, float]]],
+    *,
+    out_dir: str | os.PathLike,
+    epochs: int,
+    micro_per_epoch: int,
+    max_steps: int = 0,
+    save_steps: int = 0,
+    log_steps: int = 10,
+) -> dict[str, Any]:
+    """Run (or resume) training; returns a summary with the last logged losses.
+
+    Args:
+        batches: ``epoch -> iterable of micro-batches`` for this rank, the same each time it is called.
+        loss_fn: ``(engine, micro_batch) -> (loss, {name: value})``; the dict is logged.
+        micro_per_epoch: micro-batches per epoch on this rank (for progress and the total step count).
+        max_steps: stop after this many optimizer steps (0: run all epochs).
+        save_steps: checkpoint every this many optimizer steps (0: only at the end).
+    """
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+    accum = engine.gradient_accumulation_steps()
+    total = total_steps(epochs, micro_per_epoch, accum, max_steps)
+    usable = (micro_per_epoch // accum) * accum
+    state = resume(engine, out_dir)
+    log_path = out_dir / "train_log.jsonl"
+    last: dict[str, float] = {}
+    start = time.perf_counter()
+    bar = tqdm(total=total, initial=state.global_step, desc="train", disable=rank != 0, unit="step")
+    engine.train()
+    while state.global_step < total and state.epoch < epochs:
+        for i, batch in enumerate(batches(state.epoch)):
+            if i >= usable:
+                break
+            if i < state.micro_in_epoch:
+                continue  # consumed before the interruption
+            loss, logs = loss_fn(engine, batch)
+            engine.backward(loss)
+            engine.step()
+            state.micro_in_epoch = i + 1
+            if not engine.is_gradient_accumulation_boundary():
+                continue
+            state.global_step += 1
+            bar.update(1)
+            last = {"step": state.global_step, "epoch": state.epoch, "loss": loss.item(), **logs}
+            if rank == 0 and (state.global_step % log_steps == 0 or state.global_step == total):
+                bar.set_postfix(loss=f"{last['loss']:.4f}")
+                with open(log_path, "a") as f:
+                    f.write(json.dumps(last) + "\n")
+            if save_steps and state.global_step % save_steps == 0 and state.global_step < total:
+                save(engine, out_dir, state)
+            if state.global_step >= total:
+                break
+        if state.micro_in_epoch >= usable:
+            state.epoch, state.micro_in_epoch = state.epoch + 1, 0
+    bar.close()
+    save(engine, out_dir, state)
+    return {"global_step": state.global_step, "epochs_done": state.epoch, "seconds": time.perf_counter() - start, **last}
+
+
+def total_steps(epochs: int, micro_per_epoch: int, accum: int, max_steps: int = 0) -> int:
+    """Optimizer steps of a run; an epoch's trailing micro-batches that fill no whole step are skipped."""
+    per_epoch = micro_per_epoch // max(1, accum)
+    if per_epoch == 0:
+        raise ValueError(
+            f"an epoch has {micro_per_epoch} micro-batches on this rank, fewer than the "
+            f"{accum} gradient-accumulation steps of one optimizer step: use less data per step"
+        )
+    total = epochs * per_epoch
+    return min(total, max_steps) if max_steps else total

@@ -1,0 +1,74 @@
+"""Turn question groups into model inputs: tokenized (question, candidate) pairs and ``[Q, C]`` targets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from as2.batching import Group
+
+
+def encode_pairs(tokenizer, questions: Sequence[str], candidates: Sequence[str], max_length: int) -> dict:
+    """Tokenize pairs as cross-encoders see them: ``[CLS] question [SEP] candidate [SEP]``, padded."""
+    return tokenizer(
+        list(questions),
+        list(candidates),
+        padding=True,
+        truncation=True,
+        max_length=max_length,
+        return_tensors="pt",
+    )
+
+
+class GroupCollator:
+    """Builds a training micro-batch from :class:`as2.batching.Group` items.
+
+    Returns ``inputs`` (tokenized pairs, ``N`` = real candidates in the batch), ``labels`` ``[Q, C]``,
+    ``mask`` ``[Q, C]`` bool, ``teacher`` ``[Q, C, k]`` (or ``None``) and ``index`` ``[N, 2]`` (the
+    (question, slot) of each pair, to scatter pair scores back into ``[Q, C]``).
+    """
+
+    def __init__(self, dataset, tokenizer, max_length: int, teacher_columns: list[list[str]] | None,
+                 teacher_stats: dict[str, tuple[float, float]] | None = None):
+        self.questions = dataset["question"]
+        self.candidates = dataset["candidates"]
+        self.labels = dataset["labels"]
+        self.tokenizer, self.max_length = tokenizer, max_length
+        self.teacher_columns = teacher_columns
+        needed = sorted({c for cols in teacher_columns or [] for c in cols})
+        self.scores = {c: dataset[c] for c in needed}
+        self.stats = teacher_stats or {}
+
+    def _teacher(self, q: int, start: int, stop: int, columns: list[str]) -> torch.Tensor:
+        vals = []
+        for c in columns:
+            mean, std = self.stats.get(c, (0.0, 1.0))
+            vals.append((torch.tensor(self.scores[c][q][start:stop], dtype=torch.float32) - mean) / std)
+        return torch.stack(vals).mean(0)  # [n]
+
+    def __call__(self, groups: Sequence[Group]) -> dict:
+        width = max(g.stop - g.start for g in groups)
+        q_n, k = len(groups), len(self.teacher_columns or [])
+        labels = torch.zeros(q_n, width, dtype=torch.long)
+        mask = torch.zeros(q_n, width, dtype=torch.bool)
+        teacher = torch.zeros(q_n, width, k) if k else None
+        pair_q, pair_c, index = [], [], []
+        for i, g in enumerate(groups):
+            n = g.stop - g.start
+            labels[i, :n] = torch.tensor(self.labels[g.question][g.start : g.stop])
+            mask[i, :n] = True
+            for j, cols in enumerate(self.teacher_columns or []):
+                teacher[i, :n, j] = self._teacher(g.question, g.start, g.stop, cols)
+            pair_q.extend([self.questions[g.question]] * n)
+            pair_c.extend(self.candidates[g.question][g.start : g.stop])
+            index.extend((i, s) for s in range(n))
+        inputs = encode_pairs(self.tokenizer, pair_q, pair_c, self.max_length)
+        return {"inputs": inputs, "labels": labels, "mask": mask, "teacher": teacher, "index": torch.tensor(index)}
+
+
+def scatter(pair_values: torch.Tensor, index: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """``[N, k]`` pair values -> ``[Q, C, k]`` (zeros at padding), following the collator's ``index``."""
+    out = pair_values.new_zeros(*shape, pair_values.shape[-1])
+    out[index[:, 0], index[:, 1]] = pair_values
+    return out

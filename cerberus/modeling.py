@@ -1,0 +1,258 @@
+"""The CERBERUS student: a shared transformer body and k ranking heads (``B_b kH_h``).
+
+- **Body**: the embeddings and the first ``b`` transformer layers of a pretrained encoder.
+- **Heads**: ``k`` stacks of ``h`` transformer layers each, all initialized from the encoder's layers
+  ``b .. b+h-1``, plus a classifier giving one logit per (question, candidate) pair. Layers above ``b+h``
+  are dropped. ``h = 0`` gives heads that are a classifier on the body's output.
+- **Combination**: mean of head probabilities (``prob_mean``, default), mean of logits (``logit_mean``),
+  or a learned pooler over the heads' pooled representations (``pooler``).
+
+It works for any encoder ``AutoModel`` loads (BERT, MPNet, RoBERTa, ELECTRA, DeBERTa, DistilBERT, ...):
+the body is that model truncated to ``b`` layers, and each head is the same model class truncated to its
+``h`` layers whose embedding module passes hidden states through, so attention masks and position biases
+are built by the architecture's own code, never re-implemented here.
+
+A teacher cross-encoder is the one-head case (``k=1``) trained on labels.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "cerberus_config.json"
+WEIGHTS_NAME = "model.safetensors"
+COMBINE_MODES = ("prob_mean", "logit_mean", "pooler")
+POOLING_MODES = ("cls", "mean")
+
+
+@dataclass
+class StudentConfig:
+    """Shape of a student; saved as ``cerberus_config.json`` beside the weights."""
+
+    head_names: list[str]
+    body_layers: int
+    head_layers: int = 1
+    combine: str = "prob_mean"
+    pooling: str = "cls"
+    classifier_dropout: float = 0.1
+    encoder: dict = field(default_factory=dict)  # the transformers config of the encoder, as a dict
+    source: str = ""  # where the encoder weights came from
+
+    def __post_init__(self):
+        if not self.head_names:
+            raise ValueError("a student needs at least one head name")
+        if len(set(self.head_names)) != len(self.head_names):
+            raise ValueError(f"head names must be unique, got {self.head_names}")
+        if self.body_layers < 0 or self.head_layers < 0:
+            raise ValueError(f"body_layers and head_layers must be >= 0, got {self.body_layers}, {self.head_layers}")
+        if self.combine not in COMBINE_MODES:
+            raise ValueError(f"combine must be one of {COMBINE_MODES}, got {self.combine!r}")
+        if self.pooling not in POOLING_MODES:
+            raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
+
+
+class PassThroughEmbeddings(nn.Module):
+    """Stands in for a head's embedding module: returns the hidden states handed in as ``inputs_embeds``."""
+
+    def forward(self, *args, **kwargs):
+        x = kwargs.get("inputs_embeds")
+        if x is None:  # some architectures (DistilBERT, DeBERTa) pass it positionally
+            x = next(a for a in args if torch.is_tensor(a) and a.is_floating_point() and a.dim() == 3)
+        return x
+
+
+def find_layers(model: nn.Module) -> tuple[nn.Module, str]:
+    """The module holding the transformer layers as a ``ModuleList`` and its attribute name."""
+    n = model.config.num_hidden_layers
+    for module in model.modules():
+        for name, child in module.named_children():
+            if isinstance(child, nn.ModuleList) and len(child) == n:
+                return module, name
+    raise ValueError(f"{type(model).__name__}: found no ModuleList of {n} transformer layers")
+
+
+def truncate(model: nn.Module, start: int, stop: int) -> nn.Module:
+    """Keep only layers ``start .. stop-1`` of ``model`` (in place) and update its config."""
+    parent, name = find_layers(model)
+    layers = getattr(parent, name)
+    setattr(parent, name, nn.ModuleList(list(layers)[start:stop]))
+    model.config.num_hidden_layers = stop - start
+    for i, layer in enumerate(getattr(parent, name)):  # some layers carry their index (attention caches)
+        for m in layer.modules():
+            if hasattr(m, "layer_idx"):
+                m.layer_idx = i
+    return model
+
+
+class Pooler(nn.Module):
+    def __init__(self, mode: str):
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.mode == "cls":
+            return hidden[:, 0]  # [N, H]
+        m = mask.unsqueeze(-1).to(hidden.dtype)  # [N, T, 1]
+        return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+class Classifier(nn.Module):
+    """Dense + tanh + dropout + linear to one logit, as in BERT's sequence-classification head."""
+
+    def __init__(self, hidden: int, dropout: float):
+        super().__init__()
+        self.dense = nn.Linear(hidden, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        rep = torch.tanh(self.dense(self.dropout(pooled)))  # [N, H]
+        return self.out(self.dropout(rep)).squeeze(-1), rep  # [N], [N, H]
+
+
+class Head(nn.Module):
+    """``h`` transformer layers (an encoder model with pass-through embeddings) and a classifier."""
+
+    def __init__(self, layers: nn.Module | None, hidden: int, pooling: str, dropout: float):
+        super().__init__()
+        self.layers = layers
+        self.pool = Pooler(pooling)
+        self.classifier = Classifier(hidden, dropout)
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.layers is not None:
+            hidden = self.layers(inputs_embeds=hidden, attention_mask=mask).last_hidden_state
+        return self.classifier(self.pool(hidden, mask))
+
+
+def _head_stack(encoder: nn.Module, start: int, stop: int) -> nn.Module:
+    head = truncate(copy.deepcopy(encoder), start, stop)
+    head.embeddings = PassThroughEmbeddings()
+    for attr in ("pooler", "embeddings_project"):  # applied after the encoder / before it: not in a head
+        if getattr(head, attr, None) is not None:
+            setattr(head, attr, None if attr == "pooler" else nn.Identity())
+    return head
+
+
+class CerberusStudent(nn.Module):
+    """Shared body + k heads. ``forward`` returns per-head logits ``[N, k]`` and the combined score ``[N]``."""
+
+    def __init__(self, config: StudentConfig, encoder: nn.Module):
+        """``encoder`` is an ``AutoModel`` with at least ``body_layers + head_layers`` layers (more are dropped)."""
+        super().__init__()
+        self.config = config
+        b, h = config.body_layers, config.head_layers
+        total = encoder.config.num_hidden_layers
+        if b + h > total:
+            raise ValueError(f"body_layers + head_layers = {b + h} exceeds the encoder's {total} layers")
+        hidden = encoder.config.hidden_size
+        stacks = [_head_stack(encoder, b, b + h) if h > 0 else None for _ in config.head_names]
+        self.body = truncate(encoder, 0, b)
+        if getattr(self.body, "pooler", None) is not None:
+            self.body.pooler = None
+        self.heads = nn.ModuleList(Head(s, hidden, config.pooling, config.classifier_dropout) for s in stacks)
+        self.head_names = list(config.head_names)
+        if config.combine == "pooler":
+            self.combiner = Classifier(hidden * len(stacks), config.classifier_dropout)
+        for head in self.heads:
+            self._init_linear(head.classifier, encoder.config)
+        if config.combine == "pooler":
+            self._init_linear(self.combiner, encoder.config)
+
+    @staticmethod
+    def _init_linear(module: nn.Module, enc_config) -> None:
+        std = getattr(enc_config, "initializer_range", 0.02)
+        for m in module.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, std=std)
+                nn.init.zeros_(m.bias)
+
+    @property
+    def num_heads(self) -> int:
+        return len(self.heads)
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None) -> dict[str, torch.Tensor]:
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        hidden = self.body(**kwargs).last_hidden_state  # [N, T, H]
+        logits, reps = zip(*(head(hidden, attention_mask) for head in self.heads), strict=True)
+        logits = torch.stack(logits, dim=-1)  # [N, k]
+        if self.config.combine == "prob_mean":
+            score = torch.sigmoid(logits.float()).mean(-1)
+        elif self.config.combine == "logit_mean":
+            score = logits.float().mean(-1)
+        else:
+            score = self.combiner(torch.cat(reps, dim=-1))[0].float()
+        return {"logits": logits, "score": score}  # [N, k], [N]
+
+    def head_subset(self, names: list[str]) -> CerberusStudent:
+        """A student with the same body and only the named heads (weights copied, not shared)."""
+        missing = [n for n in names if n not in self.head_names]
+        if missing:
+            raise KeyError(f"no head named {missing}; heads are {self.head_names}")
+        new = copy.deepcopy(self)
+        new.heads = nn.ModuleList(new.heads[self.head_names.index(n)] for n in names)
+        new.head_names = list(names)
+        new.config = StudentConfig(**{**asdict(self.config), "head_names": list(names)})
+        if new.config.combine == "pooler" and len(names) != len(self.head_names):
+            raise ValueError("a learned pooler is tied to its full set of heads; choose another combine mode")
+        return new
+
+    # --- persistence: config JSON + safetensors + tokenizer files -----------------------------------------
+    def save_pretrained(self, out_dir: str | os.PathLike, tokenizer=None) -> None:
+        from safetensors.torch import save_model
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        cfg = asdict(self.config)
+        cfg["encoder"] = self.body.config.to_dict()
+        cfg["encoder"]["num_hidden_layers"] = self.config.body_layers + self.config.head_layers
+        (out / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
+        save_model(self, str(out / WEIGHTS_NAME))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(out))
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike) -> CerberusStudent:
+        from safetensors.torch import load_model
+        from transformers import AutoConfig, AutoModel
+
+        path = Path(path)
+        if not (path / CONFIG_NAME).is_file():
+            raise FileNotFoundError(f"{path}: not a saved student (no {CONFIG_NAME})")
+        cfg = json.loads((path / CONFIG_NAME).read_text())
+        enc = dict(cfg.pop("encoder"))
+        enc_config = AutoConfig.for_model(enc.pop("model_type"), **enc)
+        config = StudentConfig(**cfg, encoder={})
+        model = cls(config, AutoModel.from_config(enc_config))
+        load_model(model, str(path / WEIGHTS_NAME))
+        model.eval()
+        return model
+
+    @classmethod
+    def from_encoder(cls, name_or_path: str, config: StudentConfig) -> CerberusStudent:
+        """Build from a pretrained encoder (hub name or local folder), dropping layers above ``b + h``."""
+        from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
+
+        n = config.body_layers + config.head_layers
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # the dropped upper layers are reported as unused weights
+        try:
+            encoder = AutoModel.from_pretrained(name_or_path, num_hidden_layers=n)
+        finally:
+            hf_logging.set_verbosity(verbosity)
+        logger.info("encoder %s: kept layers 0..%d of %s", name_or_path, n - 1, type(encoder).__name__)
+        config.source = str(name_or_path)
+        return cls(config, encoder)
