@@ -1,0 +1,28 @@
+"""ASNQ (Garg et al., AAAI 2020): ``train.tsv`` / ``dev.tsv`` with question, sentence, label, no header.
+
+Labels 1-4 (whether the sentence lies in the long-answer paragraph and whether it holds the short answer:
+1 neither, 2 only the short answer, 3 only the paragraph, 4 both); only 4 is a correct answer (label 1 here,
+the rest 0). No ids: consecutive rows with the same question text form one question. The training file has
+about 20M lines, so it is streamed line by line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+from as2.data import Question
+from data_prep.grouping import Row, group_rows, parse_label
+from data_prep.tsv import read_tsv
+
+COLUMNS = ("question", "sentence", "label")
+LABELS = {1: 0, 2: 0, 3: 0, 4: 1}
+
+
+def rows(path: str | os.PathLike) -> Iterator[Row]:
+    for line, (question, sentence, label) in read_tsv(path, COLUMNS, header="none"):
+        yield Row(line, question, sentence, parse_label(label, f"{path}, line {line}", "label", LABELS))
+
+
+def read(path: str | os.PathLike, limit_questions: int | None = None) -> list[Question]:
+    return group_rows(rows(path), str(path), limit_questions)
