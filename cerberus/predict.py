@@ -1,0 +1,106 @@
+"""Rank a converted split with a saved student: one TREC run per head and one for the combination.
+
+    python -m cerberus.predict --model runs/student/model --data data/wikiqa/test --out runs/pred \\
+        --name cerberus [--candidates twin_top10.trec]
+
+Reads the student folder (``cerberus/train.py``'s ``model/``) and a split (``data_prep.convert``). Writes
+``OUT/<name>.trec`` (combined score, run name ``<name>``), ``OUT/<name>.<head>.trec`` per head of a
+multi-head student (run name ``<name>.<head>``), and ``OUT/<name>.predict.json`` (counts, timing).
+With ``--candidates RUN`` only the (question, candidate) pairs that run lists are scored: the cascade's
+second stage after a cheap first-stage ranker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from as2.config import parse, setup_logging, write_json
+from as2.data import DataError, load
+from as2.runs import read_run, write_run
+from cerberus.modeling import CerberusStudent
+from cerberus.scoring import score_pairs
+
+logger = logging.getLogger("cerberus.predict")
+
+
+@dataclass
+class PredictConfig:
+    model: str = field(default="", metadata={"help": "saved student folder (model/ of cerberus/train.py)"})
+    data: str = field(default="", metadata={"help": "converted split to rank"})
+    out: str = field(default="", metadata={"help": "output folder for the TREC runs"})
+    name: str = field(default="cerberus", metadata={"help": "run name of the combined score"})
+    candidates: str = field(default="", metadata={"help": "TREC run: rerank only the candidates it lists"})
+    batch_size: int = field(default=64, metadata={"help": "pairs per forward pass"})
+    max_length: int = field(default=128, metadata={"help": "tokens per pair"})
+    bf16: bool = field(default=False, metadata={"help": "bf16 autocast"})
+
+    def __post_init__(self):
+        for name in ("model", "data", "out"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} is required")
+        if not self.name or any(c.isspace() for c in self.name):
+            raise ValueError(f"name must be one word, got {self.name!r}")
+
+
+def select_pairs(ds, candidates_run: str | None) -> list[tuple[str, str, str, str]]:
+    """(qid, cid, question, candidate) of every pair to score, restricted to a run's pairs if given."""
+    keep = None
+    if candidates_run:
+        _, keep = read_run(candidates_run)
+        by_q = {q: set(c) for q, c in zip(ds["qid"], ds["cids"], strict=True)}
+        unknown = [(q, c) for q, cands in keep.items() for c in cands if c not in by_q.get(q, ())]
+        if unknown:
+            raise DataError(f"{candidates_run}: {len(unknown)} pair(s) not in the data, e.g. {unknown[:5]}")
+    pairs = []
+    for row in ds:
+        wanted = keep.get(row["qid"]) if keep is not None else None
+        if keep is not None and not wanted:
+            continue
+        for cid, text in zip(row["cids"], row["candidates"], strict=True):
+            if wanted is None or cid in wanted:
+                pairs.append((row["qid"], cid, row["question"], text))
+    return pairs
+
+
+def main(argv: list[str] | None = None) -> dict:
+    cfg, _ = parse(PredictConfig, argv, description=__doc__)
+    setup_logging()
+    from transformers import AutoTokenizer
+
+    # 1. model, tokenizer and the pairs to score
+    model = CerberusStudent.from_pretrained(cfg.model)
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+    pairs = select_pairs(load(cfg.data), cfg.candidates or None)
+
+    # 2. score
+    start = time.perf_counter()
+    scores = score_pairs(model, tokenizer, [p[2] for p in pairs], [p[3] for p in pairs],
+                         batch_size=cfg.batch_size, max_length=cfg.max_length,
+                         dtype=torch.bfloat16 if cfg.bf16 else torch.float32, progress=True)
+    seconds = time.perf_counter() - start
+
+    # 3. one run per head (multi-head students) and one for the combined score
+    out = Path(cfg.out)
+    columns = {cfg.name: -1}
+    if model.num_heads > 1:
+        columns.update({f"{cfg.name}.{h}": j for j, h in enumerate(model.head_names)})
+    files = {}
+    for run_name, col in columns.items():
+        run: dict[str, dict[str, float]] = {}
+        for (qid, cid, _, _), s in zip(pairs, scores[:, col], strict=True):
+            run.setdefault(qid, {})[cid] = float(s)
+        files[run_name] = str(write_run(out / f"{run_name}.trec", run, run_name))
+    summary = {"model": cfg.model, "data": cfg.data, "pairs": len(pairs), "seconds": seconds,
+               "ms_per_pair": 1000 * seconds / max(1, len(pairs)), "runs": files}
+    write_json(out / f"{cfg.name}.predict.json", summary)
+    logger.info("scored %d pairs in %.1f s; runs: %s", len(pairs), seconds, ", ".join(files))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Score (question, candidate) pairs with a saved student: batched, length-sorted, no gradients."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from cerberus.collate import encode_pairs
+
+
+@torch.inference_mode()
+def score_pairs(
+    model,
+    tokenizer,
+    questions: Sequence[str],
+    candidates: Sequence[str],
+    *,
+    batch_size: int = 64,
+    max_length: int = 128,
+    dtype: torch.dtype = torch.float32,
+    progress: bool = False,
+) -> np.ndarray:
+    """Per-head logits and the combined score of each pair: ``[N, k + 1]`` (last column: combined).
+
+    Pairs are scored in order of length so that batches carry little padding; the result is in input order.
+    """
+    from tqdm.auto import tqdm
+
+    n = len(questions)
+    out = np.zeros((n, model.num_heads + 1), dtype=np.float32)
+    if n == 0:
+        return out
+    lengths = [len(q) + len(c) for q, c in zip(questions, candidates, strict=True)]
+    order = np.argsort(lengths, kind="stable")
+    device = next(model.parameters()).device
+    model.eval()
+    starts = range(0, n, batch_size)
+    for s in tqdm(starts, desc="score", unit="batch", disable=not progress):
+        idx = order[s : s + batch_size]
+        enc = encode_pairs(tokenizer, [questions[i] for i in idx], [candidates[i] for i in idx], max_length)
+        enc = {k: v.to(device) for k, v in enc.items()}
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            res = model(**enc)
+        out[idx, :-1] = res["logits"].float().cpu().numpy()
+        out[idx, -1] = res["score"].float().cpu().numpy()
+    return out

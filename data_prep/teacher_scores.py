@@ -1,0 +1,147 @@
+"""Score a converted split with each teacher; store per-candidate scores under the teacher's name.
+
+    python -m data_prep.teacher_scores --config configs/teachers.yaml
+    python -m data_prep.teacher_scores --data data/train --output data/train_scored --runs_dir runs/teachers \\
+        --teachers '{"mpnet_ce": {"kind": "cerberus", "path": "runs/mpnet_ce/model"}}'
+
+Teacher kinds (they differ in architecture, tokenizer and kind; see ``data_prep/teachers.py``):
+
+- ``cerberus``: a cross-encoder fine-tuned here (``cerberus/train.py``'s ``model/``): its logit;
+- ``cross-encoder``: a sentence-transformers ``CrossEncoder`` folder or hub name: its raw logit;
+- ``bi-encoder``: a ``SentenceTransformer`` folder or hub name: cosine of question and candidate;
+- ``run``: a precomputed TREC run of any other system: its score (every candidate must be listed).
+
+Writes ``output`` (the input split plus one float column per teacher; ``as2.json`` records each teacher's
+fingerprint) and ``runs_dir/<teacher>.trec`` (run name = teacher name). Scores are computed in chunks of
+questions cached under ``output/../.<output>.cache/<teacher>-<fingerprint>/``: an interrupted run continues
+where it stopped, and a fingerprint (model files + kind + settings + data) that changed is never reused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from as2.config import parse, setup_logging
+from as2.data import BASE_COLUMNS, SUMMARY_FILE, from_dataset, load, save
+from as2.runs import write_run
+from data_prep.pretrained import default_dest
+from data_prep.teachers import KINDS, data_fingerprint, load_teacher, teacher_fingerprint
+
+logger = logging.getLogger("data_prep.teacher_scores")
+
+
+@dataclass
+class TeacherScoresConfig:
+    data: str = field(default="", metadata={"help": "converted split to score"})
+    output: str = field(default="", metadata={"help": "where to write the split with teacher columns"})
+    runs_dir: str = field(default="", metadata={"help": "folder for one TREC run per teacher (optional)"})
+    teachers: dict = field(default_factory=dict, metadata={"help": "name -> {kind, path[, max_length]}"})
+    batch_size: int = field(default=64, metadata={"help": "pairs (or sentences) per forward pass"})
+    max_length: int = field(default=256, metadata={"help": "tokens per pair (cross-encoders)"})
+    chunk_questions: int = field(default=200, metadata={"help": "questions per cached chunk"})
+    bf16: bool = field(default=False, metadata={"help": "bf16 autocast for model teachers"})
+
+    def __post_init__(self):
+        for name in ("data", "output"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} is required")
+        if not self.teachers:
+            raise ValueError("teachers: give at least one teacher (name -> {kind, path})")
+        os.environ.setdefault("AS2_MODELS", str(default_dest()))
+        for name, spec in self.teachers.items():
+            if isinstance(spec, dict) and isinstance(spec.get("path"), str):
+                spec["path"] = os.path.expandvars(spec["path"])  # e.g. ${AS2_MODELS}/minilm-l6
+            if name in BASE_COLUMNS or not name or any(c.isspace() or c in "=+/" for c in name):
+                raise ValueError(
+                    f"teacher name {name!r} must be one word without '=+/' and not a base column"
+                )
+            if not isinstance(spec, dict) or spec.get("kind") not in KINDS or not spec.get("path"):
+                raise ValueError(
+                    f"teacher {name!r}: expected {{kind: one of {KINDS}, path: ...}}, got {spec!r}"
+                )
+
+
+def score_teacher(
+    name: str, spec: dict, questions, cache: Path, cfg: TeacherScoresConfig
+) -> list[np.ndarray]:
+    """Scores of one teacher for every question, computed chunk by chunk with a resumable cache."""
+    from tqdm.auto import tqdm
+
+    cache.mkdir(parents=True, exist_ok=True)
+    chunks = range(0, len(questions), cfg.chunk_questions)
+    todo = [s for s in chunks if not (cache / f"{s:08d}.npy").is_file()]
+    if todo:
+        teacher = load_teacher(
+            spec, batch_size=cfg.batch_size, max_length=spec.get("max_length", cfg.max_length), bf16=cfg.bf16
+        )
+        for s in tqdm(todo, desc=f"teacher {name}", unit="chunk"):
+            part = questions[s : s + cfg.chunk_questions]
+            flat = teacher.score(
+                [q.question for q in part for _ in q.cids],
+                [c for q in part for c in q.candidates],
+                [q.qid for q in part for _ in q.cids],
+                [c for q in part for c in q.cids],
+            )
+            tmp = cache / f".{s:08d}.tmp.npy"
+            np.save(tmp, np.asarray(flat, dtype=np.float32), allow_pickle=False)
+            tmp.rename(cache / f"{s:08d}.npy")
+    else:
+        logger.info("teacher %s: all %d chunks cached in %s", name, len(chunks), cache)
+    flat = np.concatenate([np.load(cache / f"{s:08d}.npy", allow_pickle=False) for s in chunks])
+    if not np.isfinite(flat).all():
+        raise ValueError(f"teacher {name!r} produced NaN or inf scores (cache {cache})")
+    bounds = np.cumsum([0] + [len(q.cids) for q in questions])
+    return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    cfg, _ = parse(TeacherScoresConfig, argv, description=__doc__)
+    setup_logging()
+
+    # 1. the split and its fingerprint; teacher columns already present are kept unless re-scored
+    questions = from_dataset(load(cfg.data))
+    data_fp = data_fingerprint(questions)
+    out = Path(cfg.output)
+    cache_root = out.parent / f".{out.name}.cache"
+    meta = json.loads((Path(cfg.data) / SUMMARY_FILE).read_text())
+    records = dict(meta.get("teachers", {}))
+
+    # 2. each teacher: fingerprint, cached chunks, scores into the questions
+    for name, spec in cfg.teachers.items():
+        settings = {
+            "kind": spec["kind"],
+            "max_length": spec.get("max_length", cfg.max_length),
+            "bf16": cfg.bf16,
+        }
+        fp = teacher_fingerprint(spec["path"], settings, data_fp)
+        per_question = score_teacher(name, spec, questions, cache_root / f"{name}-{fp[:16]}", cfg)
+        for q, s in zip(questions, per_question, strict=True):
+            q.scores[name] = s.tolist()
+        records[name] = {**settings, "path": str(spec["path"]), "fingerprint": fp}
+        if cfg.runs_dir:
+            run = {q.qid: dict(zip(q.cids, q.scores[name], strict=True)) for q in questions}
+            write_run(Path(cfg.runs_dir) / f"{name}.trec", run, name)
+
+    # 3. write the scored split atomically, then drop the chunk cache
+    meta.update(teachers=records, scored_from=str(cfg.data))
+    stats = save(questions, out, summary=meta)
+    shutil.rmtree(cache_root, ignore_errors=True)
+    summary = {
+        "output": str(out),
+        "teachers": records,
+        "questions": stats["questions"],
+        "pairs": stats["pairs"],
+    }
+    print(json.dumps(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Teachers of every kind behind one interface: ``score(questions, candidates, qids, cids) -> scores``.
+
+A teacher's fingerprint hashes its model files (or run file), its kind and settings, and the data it
+scores, so cached scores from another model, setting or split are never taken for current ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("cerberus", "cross-encoder", "bi-encoder", "run")
+
+
+def _hash_path(h, path: Path) -> None:
+    """Hash the bytes of a file or of every file under a folder (names included, sorted)."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for p in files:
+        h.update(str(p.relative_to(path) if path.is_dir() else p.name).encode())
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+
+
+def teacher_fingerprint(path: str, settings: dict, data_fp: str) -> str:
+    h = hashlib.sha256()
+    p = Path(path)
+    if p.exists():
+        _hash_path(h, p)
+    else:  # a hub name: its identity is the name (and the revision pinned by the hub cache)
+        h.update(f"hub:{path}".encode())
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    h.update(data_fp.encode())
+    return h.hexdigest()
+
+
+def data_fingerprint(questions) -> str:
+    h = hashlib.sha256()
+    for q in questions:
+        h.update(json.dumps([q.qid, q.question, q.cids, q.candidates]).encode())
+    return h.hexdigest()
+
+
+class CerberusTeacher:
+    """A student/cross-encoder trained here: the logit of its head (the combined score if it has several)."""
+
+    def __init__(self, path: str, batch_size: int, max_length: int, bf16: bool):
+        from transformers import AutoTokenizer
+
+        from cerberus.modeling import CerberusStudent
+
+        self.model = CerberusStudent.from_pretrained(path)
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.kw = {
+            "batch_size": batch_size,
+            "max_length": max_length,
+            "dtype": torch.bfloat16 if bf16 else torch.float32,
+        }
+
+    def score(self, questions, candidates, qids, cids) -> np.ndarray:
+        from cerberus.scoring import score_pairs
+
+        out = score_pairs(self.model, self.tokenizer, questions, candidates, **self.kw)
+        return out[:, 0] if self.model.num_heads == 1 else out[:, -1]
+
+
+class CrossEncoderTeacher:
+    """A sentence-transformers ``CrossEncoder``: its raw logit (no activation)."""
+
+    def __init__(self, path: str, batch_size: int, max_length: int, bf16: bool):
+        from sentence_transformers import CrossEncoder
+
+        self.model = CrossEncoder(
+            path, max_length=max_length, device="cpu" if not torch.cuda.is_available() else None
+        )
+        self.batch_size, self.bf16 = batch_size, bf16
+
+    def score(self, questions, candidates, qids, cids) -> np.ndarray:
+        device = self.model.device
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.model.predict(
+                list(zip(questions, candidates, strict=True)),
+                batch_size=self.batch_size,
+                activation_fn=torch.nn.Identity(),
+                convert_to_numpy=True,
+            )
+        logits = np.asarray(logits, dtype=np.float32)
+        return logits if logits.ndim == 1 else logits[:, -1]
+
+
+class BiEncoderTeacher:
+    """A ``SentenceTransformer``: cosine similarity of the question and candidate embeddings."""
+
+    def __init__(self, path: str, batch_size: int, max_length: int, bf16: bool):
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(path, device="cpu" if not torch.cuda.is_available() else None)
+        self.batch_size, self.bf16 = batch_size, bf16
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        unique = list(dict.fromkeys(texts))  # a question repeats once per candidate: encode it once
+        with torch.autocast(self.model.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            emb = self.model.encode(
+                unique, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+            )
+        pos = {t: i for i, t in enumerate(unique)}
+        return emb.astype(np.float32)[[pos[t] for t in texts]]
+
+    def score(self, questions, candidates, qids, cids) -> np.ndarray:
+        return (self._encode(questions) * self._encode(candidates)).sum(-1)
+
+
+class RunTeacher:
+    """A precomputed TREC run of any other system; every scored pair must be in it."""
+
+    def __init__(self, path: str, **_):
+        from as2.runs import read_run
+
+        self.path = path
+        self.name, self.run = read_run(path)
+
+    def score(self, questions, candidates, qids, cids) -> np.ndarray:
+        missing = [(q, c) for q, c in zip(qids, cids, strict=True) if c not in self.run.get(q, {})]
+        if missing:
+            raise ValueError(
+                f"{self.path}: run {self.name!r} has no score for {len(missing)} pair(s), "
+                f"e.g. (question, candidate) {missing[:5]}"
+            )
+        return np.array([self.run[q][c] for q, c in zip(qids, cids, strict=True)], dtype=np.float32)
+
+
+def load_teacher(spec: dict, batch_size: int, max_length: int, bf16: bool):
+    kinds = {
+        "cerberus": CerberusTeacher,
+        "cross-encoder": CrossEncoderTeacher,
+        "bi-encoder": BiEncoderTeacher,
+        "run": RunTeacher,
+    }
+    return kinds[spec["kind"]](spec["path"], batch_size=batch_size, max_length=max_length, bf16=bf16)

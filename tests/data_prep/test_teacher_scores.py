@@ -1,0 +1,147 @@
+"""data_prep.teacher_scores: every teacher kind, TREC runs, resume after interruption, stale-score safety."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from as2.data import SUMMARY_FILE, load
+from as2.runs import read_run, write_run
+from cerberus.modeling import CerberusStudent, StudentConfig
+from cerberus.scoring import score_pairs
+from data_prep import teacher_scores, teachers
+
+
+@pytest.fixture(scope="module")
+def tiny_student(tiny_bert, tmp_path_factory):
+    from transformers import AutoTokenizer
+
+    torch.manual_seed(0)
+    model = CerberusStudent.from_encoder(str(tiny_bert), StudentConfig(head_names=["ce"], body_layers=2))
+    out = tmp_path_factory.mktemp("teacher") / "ce"
+    model.save_pretrained(out, tokenizer=AutoTokenizer.from_pretrained(str(tiny_bert)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_bi_encoder(tiny_bert, tmp_path_factory):
+    from sentence_transformers import SentenceTransformer, models
+
+    out = tmp_path_factory.mktemp("bi") / "st"
+    word = models.Transformer(str(tiny_bert), max_seq_length=32)
+    SentenceTransformer(modules=[word, models.Pooling(word.get_embedding_dimension())]).save(str(out))
+    return out
+
+
+def run_main(split, out, runs_dir, specs, *extra):
+    return teacher_scores.main(["--data", str(split), "--output", str(out), "--runs_dir", str(runs_dir),
+                                "--teachers", json.dumps(specs), "--max_length", "32", *extra])
+
+
+def test_model_teachers_store_scores_and_runs(tiny_split, tiny_student, tiny_bi_encoder, tmp_path):
+    specs = {"ce": {"kind": "cerberus", "path": str(tiny_student)},
+             "bi": {"kind": "bi-encoder", "path": str(tiny_bi_encoder)}}
+    summary = run_main(tiny_split, tmp_path / "scored", tmp_path / "runs", specs)
+    ds = load(tmp_path / "scored")
+    assert {"ce", "bi", "t1", "t2"} <= set(ds.column_names)  # existing teacher columns are kept
+    assert summary["teachers"]["ce"]["fingerprint"] != summary["teachers"]["bi"]["fingerprint"]
+
+    # the stored logits are the student's own, in candidate order
+    from transformers import AutoTokenizer
+
+    model = CerberusStudent.from_pretrained(tiny_student)
+    row = ds[3]
+    expect = score_pairs(model, AutoTokenizer.from_pretrained(str(tiny_student)), [row["question"]] * len(row["cids"]),
+                         row["candidates"], max_length=32)[:, 0]
+    np.testing.assert_allclose(row["ce"], expect, rtol=1e-5, atol=1e-6)
+    assert all(-1.0001 <= s <= 1.0001 for s in row["bi"])  # cosine
+
+    name, run = read_run(tmp_path / "runs" / "ce.trec")
+    assert name == "ce"
+    assert run[row["qid"]] == pytest.approx(dict(zip(row["cids"], row["ce"], strict=True)))
+    meta = json.loads((tmp_path / "scored" / SUMMARY_FILE).read_text())
+    assert meta["teachers"]["bi"]["kind"] == "bi-encoder"
+    assert not (tmp_path / ".scored.cache").exists()  # chunk cache dropped once the split is written
+
+
+def test_run_teacher_and_missing_pairs(tiny_split, tmp_path):
+    ds = load(tiny_split)
+    run = {r["qid"]: {c: float(i) for i, c in enumerate(r["cids"])} for r in ds}
+    write_run(tmp_path / "other.trec", run, "other")
+    run_main(tiny_split, tmp_path / "scored", tmp_path / "runs", {"sys": {"kind": "run", "path": str(tmp_path / "other.trec")}})
+    assert load(tmp_path / "scored")[0]["sys"] == [float(i) for i in range(len(ds[0]["cids"]))]
+
+    first = ds[0]
+    del run[first["qid"]][first["cids"][0]]
+    write_run(tmp_path / "partial.trec", run, "partial")
+    with pytest.raises(ValueError, match=f"no score for 1 pair.*{first['cids'][0]}"):
+        run_main(tiny_split, tmp_path / "bad", tmp_path / "runs", {"p": {"kind": "run", "path": str(tmp_path / "partial.trec")}})
+    assert not (tmp_path / "bad").exists()
+
+
+class Killed(BaseException):
+    """Stands for a kill: not an Exception, so nothing on the way may swallow it."""
+
+
+def test_interrupted_run_resumes_from_cached_chunks(tiny_split, tiny_student, tmp_path, monkeypatch):
+    specs = {"ce": {"kind": "cerberus", "path": str(tiny_student)}}
+    calls, armed = [], [True]
+    real = teachers.CerberusTeacher.score
+
+    def flaky(self, *args):
+        calls.append(1)
+        if armed[0] and len(calls) == 2:
+            raise Killed  # killed while scoring the second chunk
+        return real(self, *args)
+
+    monkeypatch.setattr(teachers.CerberusTeacher, "score", flaky)
+    with pytest.raises(Killed):
+        run_main(tiny_split, tmp_path / "scored", tmp_path / "runs", specs, "--chunk_questions", "4")
+    assert not (tmp_path / "scored").exists()
+    caches = list((tmp_path / ".scored.cache").iterdir())
+    assert len(caches) == 1 and len(list(caches[0].glob("*.npy"))) == 1
+
+    calls.clear()
+    armed[0] = False
+    run_main(tiny_split, tmp_path / "scored", tmp_path / "runs", specs, "--chunk_questions", "4")
+    assert len(calls) == 2  # 12 questions in 3 chunks of 4: the first one came from the cache
+
+    monkeypatch.undo()
+    fresh = run_main(tiny_split, tmp_path / "fresh", tmp_path / "runs2", specs, "--chunk_questions", "4")
+    assert load(tmp_path / "fresh")["ce"] == load(tmp_path / "scored")["ce"]
+    assert fresh["teachers"]["ce"]["fingerprint"] == json.loads(
+        (tmp_path / "scored" / SUMMARY_FILE).read_text())["teachers"]["ce"]["fingerprint"]
+
+
+def test_fingerprint_changes_with_model_settings_and_data(tiny_student, tmp_path):
+    import shutil
+
+    fp = teachers.teacher_fingerprint(str(tiny_student), {"kind": "cerberus", "max_length": 32}, "data-a")
+    assert fp == teachers.teacher_fingerprint(str(tiny_student), {"max_length": 32, "kind": "cerberus"}, "data-a")
+    assert fp != teachers.teacher_fingerprint(str(tiny_student), {"kind": "cerberus", "max_length": 64}, "data-a")
+    assert fp != teachers.teacher_fingerprint(str(tiny_student), {"kind": "cerberus", "max_length": 32}, "data-b")
+    other = tmp_path / "other"
+    shutil.copytree(tiny_student, other)
+    with open(other / "model.safetensors", "r+b") as f:  # same size, one byte of the weights changed
+        f.seek(200)
+        byte = f.read(1)
+        f.seek(200)
+        f.write(bytes([byte[0] ^ 1]))
+    assert fp != teachers.teacher_fingerprint(str(other), {"kind": "cerberus", "max_length": 32}, "data-a")
+
+
+@pytest.mark.parametrize(
+    ("specs", "message"),
+    [
+        ({"labels": {"kind": "run", "path": "x"}}, "base column"),
+        ({"a b": {"kind": "run", "path": "x"}}, "one word"),
+        ({"t": {"kind": "magic", "path": "x"}}, "kind"),
+        ({"t": {"kind": "run"}}, "path"),
+    ],
+)
+def test_bad_teacher_specs(tiny_split, tmp_path, specs, message):
+    with pytest.raises(ValueError, match=message):
+        run_main(tiny_split, tmp_path / "o", tmp_path / "r", specs)
