@@ -75,7 +75,9 @@ def _coerce(value: Any, tp: Any, name: str, where: str) -> Any:
             return scalar(value)
         return value
     except (TypeError, ValueError, argparse.ArgumentTypeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{where}: {name}={value!r} is not a valid {getattr(tp, '__name__', tp)} ({e})") from e
+        raise ConfigError(
+            f"{where}: {name}={value!r} is not a valid {getattr(tp, '__name__', tp)} ({e})"
+        ) from e
 
 
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
@@ -162,3 +164,18 @@ def setup_logging(rank: int = 0, level: int = logging.INFO) -> None:
     )
     for noisy in ("datasets", "transformers", "sentence_transformers", "numba", "filelock", "httpx"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def cli(main) -> None:
+    """Run an entry point's ``main()`` from the command line: input errors become one line and exit 2.
+
+    ``main`` itself raises (tests call it directly); here a user sees ``error: <file, line, field ...>``
+    instead of a traceback for a bad config, a bad input file or a missing path.
+    """
+    from as2.data import DataError
+
+    try:
+        main()
+    except (ConfigError, DataError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None

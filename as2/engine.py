@@ -133,8 +133,10 @@ def save(engine, out_dir: Path, state: LoopState, keep: int = 1) -> None:
     tag = f"step{state.global_step}"
     engine.save_checkpoint(str(out_dir / CHECKPOINTS), tag=tag, client_state=client)
     if torch.distributed.get_rank() == 0:
-        old = sorted((p for p in (out_dir / CHECKPOINTS).glob("step*") if p.name != tag),
-                     key=lambda p: int(p.name[4:]) if p.name[4:].isdigit() else -1)
+        old = sorted(
+            (p for p in (out_dir / CHECKPOINTS).glob("step*") if p.name != tag),
+            key=lambda p: int(p.name[4:]) if p.name[4:].isdigit() else -1,
+        )
         for p in old[: max(0, len(old) - (keep - 1))]:
             shutil.rmtree(p, ignore_errors=True)
 
@@ -200,7 +202,12 @@ def train_loop(
             state.epoch, state.micro_in_epoch = state.epoch + 1, 0
     bar.close()
     save(engine, out_dir, state)
-    return {"global_step": state.global_step, "epochs_done": state.epoch, "seconds": time.perf_counter() - start, **last}
+    return {
+        "global_step": state.global_step,
+        "epochs_done": state.epoch,
+        "seconds": time.perf_counter() - start,
+        **last,
+    }
 
 
 def total_steps(epochs: int, micro_per_epoch: int, accum: int, max_steps: int = 0) -> int:

@@ -16,7 +16,7 @@ import json
 import warnings
 from dataclasses import dataclass, field
 
-from as2.config import parse, setup_logging
+from as2.config import cli, parse, setup_logging
 from as2.data import DataError
 from as2.runs import read_run, write_run
 
@@ -39,8 +39,13 @@ class FuseConfig:
             raise ValueError(f"{len(self.weights)} weights for {len(self.run)} runs")
 
 
-def fuse_runs(runs: dict[str, dict[str, dict[str, float]]], name: str, norm: str = "zmuv", method: str = "sum",
-              weights: list[float] | None = None) -> dict[str, dict[str, float]]:
+def fuse_runs(
+    runs: dict[str, dict[str, dict[str, float]]],
+    name: str,
+    norm: str = "zmuv",
+    method: str = "sum",
+    weights: list[float] | None = None,
+) -> dict[str, dict[str, float]]:
     """Fuse ``{run_name: {qid: {cid: score}}}`` with ranx; all runs must cover the same pairs."""
     from ranx import Run, fuse
 
@@ -48,7 +53,9 @@ def fuse_runs(runs: dict[str, dict[str, dict[str, float]]], name: str, norm: str
     first = {q: set(c) for q, c in runs[names[0]].items()}
     for other in names[1:]:
         if {q: set(c) for q, c in runs[other].items()} != first:
-            raise DataError(f"runs {names[0]!r} and {other!r} do not score the same (question, candidate) pairs")
+            raise DataError(
+                f"runs {names[0]!r} and {other!r} do not score the same (question, candidate) pairs"
+            )
     params = {"weights": weights} if weights else None
     with warnings.catch_warnings():  # numba's cast notes and 0/0 for a question whose scores are all equal
         warnings.simplefilter("ignore")
@@ -66,10 +73,16 @@ def main(argv: list[str] | None = None) -> dict:
             raise DataError(f"{path}: run name {name!r} appears twice among the runs to fuse")
         runs[name] = run
     write_run(cfg.out, fuse_runs(runs, cfg.name, cfg.norm, cfg.method, cfg.weights or None), cfg.name)
-    summary = {"out": cfg.out, "name": cfg.name, "members": list(runs), "norm": cfg.norm, "method": cfg.method}
+    summary = {
+        "out": cfg.out,
+        "name": cfg.name,
+        "members": list(runs),
+        "norm": cfg.norm,
+        "method": cfg.method,
+    }
     print(json.dumps(summary))
     return summary
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

@@ -36,7 +36,9 @@ def read_run(path: str | os.PathLike) -> tuple[str, Scores]:
             try:
                 score = float(score_text)
             except ValueError:
-                raise DataError(f"{path}, line {lineno}: field 'score' is {score_text!r}, not a number") from None
+                raise DataError(
+                    f"{path}, line {lineno}: field 'score' is {score_text!r}, not a number"
+                ) from None
             if not math.isfinite(score):
                 raise DataError(f"{path}, line {lineno}: field 'score' is {score_text!r}")
             if name is None:
@@ -64,7 +66,9 @@ def write_run(path: str | os.PathLike, run: Mapping[str, Mapping[str, float]], n
     for qid, cands in run.items():
         for cid, score in cands.items():
             if any(c.isspace() for c in f"{qid}{cid}"):
-                raise ValueError(f"ids in a TREC run cannot hold whitespace: question {qid!r}, candidate {cid!r}")
+                raise ValueError(
+                    f"ids in a TREC run cannot hold whitespace: question {qid!r}, candidate {cid!r}"
+                )
             if not math.isfinite(score):
                 raise ValueError(f"score of candidate {cid!r} of question {qid!r} is {score}")
     path = Path(path)

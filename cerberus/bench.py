@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from as2.config import atomic_write_text, parse, setup_logging, write_json
+from as2.config import atomic_write_text, cli, parse, setup_logging, write_json
 from as2.data import SUMMARY_FILE, load
 
 logger = logging.getLogger("cerberus.bench")
@@ -81,11 +81,21 @@ def measure(spec: dict, questions, candidates, max_length: int) -> dict:
 
 def markdown(rows: dict[str, dict]) -> str:
     cols = [m for m in METRICS if any(m in r for r in rows.values())]
-    head = ["system", *cols, "params (M)", "ms/pair b1 fp32", "ms/pair b32 fp32", "ms/pair b32 bf16", "pairs/s b32 bf16"]
+    head = [
+        "system",
+        *cols,
+        "params (M)",
+        "ms/pair b1 fp32",
+        "ms/pair b32 fp32",
+        "ms/pair b32 bf16",
+        "pairs/s b32 bf16",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in rows.items():
         cells = [name, *(f"{r[m]:.3f}" if m in r else "" for m in cols), f"{r['params'] / 1e6:.1f}"]
-        cells += [f"{r[k]:.2f}" for k in ("ms_per_pair_b1_fp32", "ms_per_pair_b32_fp32", "ms_per_pair_b32_bf16")]
+        cells += [
+            f"{r[k]:.2f}" for k in ("ms_per_pair_b1_fp32", "ms_per_pair_b32_fp32", "ms_per_pair_b32_bf16")
+        ]
         cells.append(f"{r['pairs_per_s_b32_bf16']:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -110,7 +120,9 @@ def main(argv: list[str] | None = None) -> dict:
     rows = {}
     for name, t in timed.items():
         logger.info("timing teacher %s (%s)", name, t["kind"])
-        rows[name] = measure({"kind": t["kind"], "path": t["path"]}, questions, candidates, t.get("max_length", cfg.max_length))
+        rows[name] = measure(
+            {"kind": t["kind"], "path": t["path"]}, questions, candidates, t.get("max_length", cfg.max_length)
+        )
     if len(rows) > 1:
         keys = [k for k in next(iter(rows.values())) if k.startswith(("params", "ms_"))]
         ens = {k: sum(r[k] for r in rows.values()) for k in keys}
@@ -118,15 +130,22 @@ def main(argv: list[str] | None = None) -> dict:
         rows[cfg.ensemble_name] = ens
     if cfg.student:
         logger.info("timing student %s", cfg.student)
-        rows[cfg.student_name] = measure({"kind": "cerberus", "path": cfg.student}, questions, candidates, cfg.max_length)
+        rows[cfg.student_name] = measure(
+            {"kind": "cerberus", "path": cfg.student}, questions, candidates, cfg.max_length
+        )
 
     # 3. join accuracy from the evaluation report, write and print
     if cfg.report:
         report = json.loads(Path(cfg.report).read_text())
         for name, r in rows.items():
             r.update({m: report["runs"][name][m] for m in METRICS if name in report.get("runs", {})})
-    result = {"pairs": len(questions), "threads": torch.get_num_threads(), "torch": torch.__version__,
-              "untimed_teachers": sorted(set(teachers) - set(timed)), "systems": rows}
+    result = {
+        "pairs": len(questions),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "untimed_teachers": sorted(set(teachers) - set(timed)),
+        "systems": rows,
+    }
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "bench.json", result)
@@ -137,4 +156,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

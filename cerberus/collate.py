@@ -29,8 +29,14 @@ class GroupCollator:
     (question, slot) of each pair, to scatter pair scores back into ``[Q, C]``).
     """
 
-    def __init__(self, dataset, tokenizer, max_length: int, teacher_columns: list[list[str]] | None,
-                 teacher_stats: dict[str, tuple[float, float]] | None = None):
+    def __init__(
+        self,
+        dataset,
+        tokenizer,
+        max_length: int,
+        teacher_columns: list[list[str]] | None,
+        teacher_stats: dict[str, tuple[float, float]] | None = None,
+    ):
         self.questions = dataset["question"]
         self.candidates = dataset["candidates"]
         self.labels = dataset["labels"]
@@ -64,7 +70,13 @@ class GroupCollator:
             pair_c.extend(self.candidates[g.question][g.start : g.stop])
             index.extend((i, s) for s in range(n))
         inputs = encode_pairs(self.tokenizer, pair_q, pair_c, self.max_length)
-        return {"inputs": inputs, "labels": labels, "mask": mask, "teacher": teacher, "index": torch.tensor(index)}
+        return {
+            "inputs": inputs,
+            "labels": labels,
+            "mask": mask,
+            "teacher": teacher,
+            "index": torch.tensor(index),
+        }
 
 
 def scatter(pair_values: torch.Tensor, index: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:

@@ -54,7 +54,9 @@ class StudentConfig:
         if len(set(self.head_names)) != len(self.head_names):
             raise ValueError(f"head names must be unique, got {self.head_names}")
         if self.body_layers < 0 or self.head_layers < 0:
-            raise ValueError(f"body_layers and head_layers must be >= 0, got {self.body_layers}, {self.head_layers}")
+            raise ValueError(
+                f"body_layers and head_layers must be >= 0, got {self.body_layers}, {self.head_layers}"
+            )
         if self.combine not in COMBINE_MODES:
             raise ValueError(f"combine must be one of {COMBINE_MODES}, got {self.combine!r}")
         if self.pooling not in POOLING_MODES:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from as2.config import parse, setup_logging, write_json
+from as2.config import cli, parse, setup_logging, write_json
 from as2.data import DataError, load
 from as2.runs import read_run, write_run
 from cerberus.modeling import CerberusStudent
@@ -79,9 +79,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 2. score
     start = time.perf_counter()
-    scores = score_pairs(model, tokenizer, [p[2] for p in pairs], [p[3] for p in pairs],
-                         batch_size=cfg.batch_size, max_length=cfg.max_length,
-                         dtype=torch.bfloat16 if cfg.bf16 else torch.float32, progress=True)
+    scores = score_pairs(
+        model,
+        tokenizer,
+        [p[2] for p in pairs],
+        [p[3] for p in pairs],
+        batch_size=cfg.batch_size,
+        max_length=cfg.max_length,
+        dtype=torch.bfloat16 if cfg.bf16 else torch.float32,
+        progress=True,
+    )
     seconds = time.perf_counter() - start
 
     # 3. one run per head (multi-head students) and one for the combined score
@@ -95,12 +102,18 @@ def main(argv: list[str] | None = None) -> dict:
         for (qid, cid, _, _), s in zip(pairs, scores[:, col], strict=True):
             run.setdefault(qid, {})[cid] = float(s)
         files[run_name] = str(write_run(out / f"{run_name}.trec", run, run_name))
-    summary = {"model": cfg.model, "data": cfg.data, "pairs": len(pairs), "seconds": seconds,
-               "ms_per_pair": 1000 * seconds / max(1, len(pairs)), "runs": files}
+    summary = {
+        "model": cfg.model,
+        "data": cfg.data,
+        "pairs": len(pairs),
+        "seconds": seconds,
+        "ms_per_pair": 1000 * seconds / max(1, len(pairs)),
+        "runs": files,
+    }
     write_json(out / f"{cfg.name}.predict.json", summary)
     logger.info("scored %d pairs in %.1f s; runs: %s", len(pairs), seconds, ", ".join(files))
     return summary
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

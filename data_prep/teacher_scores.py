@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from as2.config import parse, setup_logging
+from as2.config import cli, parse, setup_logging
 from as2.data import BASE_COLUMNS, SUMMARY_FILE, from_dataset, load, save
 from as2.runs import write_run
 from data_prep.pretrained import default_dest
@@ -144,4 +144,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

@@ -19,6 +19,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 def shared_data() -> Path:
     return SHARED_DATA
 
+
 WORDS = (
     "what who where when how is the a of in was born city capital paris france river long "
     "answer question sentence yes no it he she they and to for on by with as at from"
@@ -28,15 +29,37 @@ WORDS = (
 def make_tiny_encoder(path: Path, arch: str = "bert", layers: int = 4, seed: int = 0) -> Path:
     """A tiny random encoder (hidden 32, ``layers`` layers) with a WordPiece tokenizer, saved to ``path``."""
     import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast, MPNetConfig, MPNetModel, MPNetTokenizerFast
+    from transformers import (
+        BertConfig,
+        BertModel,
+        BertTokenizerFast,
+        MPNetConfig,
+        MPNetModel,
+        MPNetTokenizerFast,
+    )
 
     path.mkdir(parents=True, exist_ok=True)
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] if arch == "bert" else ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    vocab = specials + WORDS + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list("abcdefghijklmnopqrstuvwxyz?.,")
+    specials = (
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        if arch == "bert"
+        else ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    )
+    vocab = (
+        specials
+        + WORDS
+        + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
+        + list("abcdefghijklmnopqrstuvwxyz?.,")
+    )
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
     torch.manual_seed(seed)
-    common = dict(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=layers, num_attention_heads=2,
-                  intermediate_size=64, max_position_embeddings=128)
+    common = dict(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     if arch == "bert":
         model = BertModel(BertConfig(**common))
         tok = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
@@ -58,7 +81,9 @@ def tiny_mpnet(tmp_path_factory) -> Path:
     return make_tiny_encoder(tmp_path_factory.mktemp("tiny") / "mpnet", "mpnet", seed=1)
 
 
-def make_split(path: Path, n_questions: int = 12, teachers: tuple[str, ...] = ("t1", "t2"), seed: int = 0) -> Path:
+def make_split(
+    path: Path, n_questions: int = 12, teachers: tuple[str, ...] = ("t1", "t2"), seed: int = 0
+) -> Path:
     """A converted split of short synthetic questions with teacher-score columns."""
     import random
 

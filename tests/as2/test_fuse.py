@@ -15,8 +15,17 @@ def test_zmuv_sum_weighs_scales_equally(tmp_path):
     # so c1 (a: 1.2247, b: -1.2247) and c3 sum to 0 too; use asymmetric b to get a strict order instead.
     write_run(tmp_path / "a.trec", {"q1": {"c1": 0.0, "c2": 10.0, "c3": 20.0}}, "a")
     write_run(tmp_path / "b.trec", {"q1": {"c1": 0.9, "c2": 0.8, "c3": 0.1}}, "b")
-    summary = fuse.main(["--run", str(tmp_path / "a.trec"), str(tmp_path / "b.trec"), "--name", "ens",
-                         "--out", str(tmp_path / "ens.trec")])
+    summary = fuse.main(
+        [
+            "--run",
+            str(tmp_path / "a.trec"),
+            str(tmp_path / "b.trec"),
+            "--name",
+            "ens",
+            "--out",
+            str(tmp_path / "ens.trec"),
+        ]
+    )
     assert summary["members"] == ["a", "b"]
     name, run = read_run(tmp_path / "ens.trec")
     assert name == "ens"
@@ -31,6 +40,15 @@ def test_runs_over_different_pairs_are_refused(tmp_path):
     write_run(tmp_path / "a.trec", {"q1": {"c1": 1.0, "c2": 0.0}}, "a")
     write_run(tmp_path / "b.trec", {"q1": {"c1": 1.0}}, "b")
     with pytest.raises(DataError, match="do not score the same"):
-        fuse.main(["--run", str(tmp_path / "a.trec"), "--run", str(tmp_path / "b.trec"), "--out", str(tmp_path / "x")])
+        fuse.main(
+            [
+                "--run",
+                str(tmp_path / "a.trec"),
+                "--run",
+                str(tmp_path / "b.trec"),
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
     with pytest.raises(ValueError, match="at least two"):
         fuse.main(["--run", str(tmp_path / "a.trec"), "--out", str(tmp_path / "x")])

@@ -18,15 +18,29 @@ def student_dir(tiny_bert, tmp_path_factory):
     from transformers import AutoTokenizer
 
     torch.manual_seed(0)
-    model = CerberusStudent.from_encoder(str(tiny_bert), StudentConfig(head_names=["t1", "t2"], body_layers=2))
+    model = CerberusStudent.from_encoder(
+        str(tiny_bert), StudentConfig(head_names=["t1", "t2"], body_layers=2)
+    )
     out = tmp_path_factory.mktemp("student") / "model"
     model.save_pretrained(out, tokenizer=AutoTokenizer.from_pretrained(str(tiny_bert)))
     return out
 
 
 def test_runs_per_head_and_combined(student_dir, tiny_split, tmp_path):
-    summary = predict.main(["--model", str(student_dir), "--data", str(tiny_split), "--out", str(tmp_path),
-                            "--name", "stu", "--max_length", "32"])
+    summary = predict.main(
+        [
+            "--model",
+            str(student_dir),
+            "--data",
+            str(tiny_split),
+            "--out",
+            str(tmp_path),
+            "--name",
+            "stu",
+            "--max_length",
+            "32",
+        ]
+    )
     ds = load(tiny_split)
     assert summary["pairs"] == sum(len(c) for c in ds["cids"])
     assert set(summary["runs"]) == {"stu", "stu.t1", "stu.t2"}
@@ -45,13 +59,35 @@ def test_candidates_run_restricts_scoring(student_dir, tiny_split, tmp_path):
     ds = load(tiny_split)
     first = {r["qid"]: {r["cids"][0]: 1.0} for r in ds.select(range(3))}
     write_run(tmp_path / "top1.trec", first, "first_stage")
-    summary = predict.main(["--model", str(student_dir), "--data", str(tiny_split), "--out", str(tmp_path / "o"),
-                            "--candidates", str(tmp_path / "top1.trec"), "--max_length", "32"])
+    summary = predict.main(
+        [
+            "--model",
+            str(student_dir),
+            "--data",
+            str(tiny_split),
+            "--out",
+            str(tmp_path / "o"),
+            "--candidates",
+            str(tmp_path / "top1.trec"),
+            "--max_length",
+            "32",
+        ]
+    )
     assert summary["pairs"] == 3
     _, run = read_run(tmp_path / "o" / "cerberus.trec")
     assert {q: set(c) for q, c in run.items()} == {q: set(c) for q, c in first.items()}
 
     write_run(tmp_path / "bad.trec", {"0": {"nope": 1.0}}, "bad")
     with pytest.raises(DataError, match="not in the data"):
-        predict.main(["--model", str(student_dir), "--data", str(tiny_split), "--out", str(tmp_path / "b"),
-                      "--candidates", str(tmp_path / "bad.trec")])
+        predict.main(
+            [
+                "--model",
+                str(student_dir),
+                "--data",
+                str(tiny_split),
+                "--out",
+                str(tmp_path / "b"),
+                "--candidates",
+                str(tmp_path / "bad.trec"),
+            ]
+        )

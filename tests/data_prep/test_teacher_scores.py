@@ -37,13 +37,28 @@ def tiny_bi_encoder(tiny_bert, tmp_path_factory):
 
 
 def run_main(split, out, runs_dir, specs, *extra):
-    return teacher_scores.main(["--data", str(split), "--output", str(out), "--runs_dir", str(runs_dir),
-                                "--teachers", json.dumps(specs), "--max_length", "32", *extra])
+    return teacher_scores.main(
+        [
+            "--data",
+            str(split),
+            "--output",
+            str(out),
+            "--runs_dir",
+            str(runs_dir),
+            "--teachers",
+            json.dumps(specs),
+            "--max_length",
+            "32",
+            *extra,
+        ]
+    )
 
 
 def test_model_teachers_store_scores_and_runs(tiny_split, tiny_student, tiny_bi_encoder, tmp_path):
-    specs = {"ce": {"kind": "cerberus", "path": str(tiny_student)},
-             "bi": {"kind": "bi-encoder", "path": str(tiny_bi_encoder)}}
+    specs = {
+        "ce": {"kind": "cerberus", "path": str(tiny_student)},
+        "bi": {"kind": "bi-encoder", "path": str(tiny_bi_encoder)},
+    }
     summary = run_main(tiny_split, tmp_path / "scored", tmp_path / "runs", specs)
     ds = load(tmp_path / "scored")
     assert {"ce", "bi", "t1", "t2"} <= set(ds.column_names)  # existing teacher columns are kept
@@ -54,8 +69,13 @@ def test_model_teachers_store_scores_and_runs(tiny_split, tiny_student, tiny_bi_
 
     model = CerberusStudent.from_pretrained(tiny_student)
     row = ds[3]
-    expect = score_pairs(model, AutoTokenizer.from_pretrained(str(tiny_student)), [row["question"]] * len(row["cids"]),
-                         row["candidates"], max_length=32)[:, 0]
+    expect = score_pairs(
+        model,
+        AutoTokenizer.from_pretrained(str(tiny_student)),
+        [row["question"]] * len(row["cids"]),
+        row["candidates"],
+        max_length=32,
+    )[:, 0]
     np.testing.assert_allclose(row["ce"], expect, rtol=1e-5, atol=1e-6)
     assert all(-1.0001 <= s <= 1.0001 for s in row["bi"])  # cosine
 
@@ -71,14 +91,24 @@ def test_run_teacher_and_missing_pairs(tiny_split, tmp_path):
     ds = load(tiny_split)
     run = {r["qid"]: {c: float(i) for i, c in enumerate(r["cids"])} for r in ds}
     write_run(tmp_path / "other.trec", run, "other")
-    run_main(tiny_split, tmp_path / "scored", tmp_path / "runs", {"sys": {"kind": "run", "path": str(tmp_path / "other.trec")}})
+    run_main(
+        tiny_split,
+        tmp_path / "scored",
+        tmp_path / "runs",
+        {"sys": {"kind": "run", "path": str(tmp_path / "other.trec")}},
+    )
     assert load(tmp_path / "scored")[0]["sys"] == [float(i) for i in range(len(ds[0]["cids"]))]
 
     first = ds[0]
     del run[first["qid"]][first["cids"][0]]
     write_run(tmp_path / "partial.trec", run, "partial")
     with pytest.raises(ValueError, match=f"no score for 1 pair.*{first['cids'][0]}"):
-        run_main(tiny_split, tmp_path / "bad", tmp_path / "runs", {"p": {"kind": "run", "path": str(tmp_path / "partial.trec")}})
+        run_main(
+            tiny_split,
+            tmp_path / "bad",
+            tmp_path / "runs",
+            {"p": {"kind": "run", "path": str(tmp_path / "partial.trec")}},
+        )
     assert not (tmp_path / "bad").exists()
 
 
@@ -112,17 +142,25 @@ def test_interrupted_run_resumes_from_cached_chunks(tiny_split, tiny_student, tm
     monkeypatch.undo()
     fresh = run_main(tiny_split, tmp_path / "fresh", tmp_path / "runs2", specs, "--chunk_questions", "4")
     assert load(tmp_path / "fresh")["ce"] == load(tmp_path / "scored")["ce"]
-    assert fresh["teachers"]["ce"]["fingerprint"] == json.loads(
-        (tmp_path / "scored" / SUMMARY_FILE).read_text())["teachers"]["ce"]["fingerprint"]
+    assert (
+        fresh["teachers"]["ce"]["fingerprint"]
+        == json.loads((tmp_path / "scored" / SUMMARY_FILE).read_text())["teachers"]["ce"]["fingerprint"]
+    )
 
 
 def test_fingerprint_changes_with_model_settings_and_data(tiny_student, tmp_path):
     import shutil
 
     fp = teachers.teacher_fingerprint(str(tiny_student), {"kind": "cerberus", "max_length": 32}, "data-a")
-    assert fp == teachers.teacher_fingerprint(str(tiny_student), {"max_length": 32, "kind": "cerberus"}, "data-a")
-    assert fp != teachers.teacher_fingerprint(str(tiny_student), {"kind": "cerberus", "max_length": 64}, "data-a")
-    assert fp != teachers.teacher_fingerprint(str(tiny_student), {"kind": "cerberus", "max_length": 32}, "data-b")
+    assert fp == teachers.teacher_fingerprint(
+        str(tiny_student), {"max_length": 32, "kind": "cerberus"}, "data-a"
+    )
+    assert fp != teachers.teacher_fingerprint(
+        str(tiny_student), {"kind": "cerberus", "max_length": 64}, "data-a"
+    )
+    assert fp != teachers.teacher_fingerprint(
+        str(tiny_student), {"kind": "cerberus", "max_length": 32}, "data-b"
+    )
     other = tmp_path / "other"
     shutil.copytree(tiny_student, other)
     with open(other / "model.safetensors", "r+b") as f:  # same size, one byte of the weights changed
