@@ -119,7 +119,9 @@ class Classifier(nn.Module):
 
     def forward(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         rep = torch.tanh(self.dense(self.dropout(pooled)))  # [N, H]
-        return self.out(self.dropout(rep)).squeeze(-1), rep  # [N], [N, H]
+        with torch.autocast(rep.device.type, enabled=False):  # a bf16 logit has ~3 digits: ties in rankings
+            logit = self.out(self.dropout(rep).to(self.out.weight.dtype))
+        return logit.squeeze(-1), rep  # [N], [N, H]
 
 
 class Head(nn.Module):
