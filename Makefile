@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 
-.PHONY: install test lint format demo demo-run clean
+.PHONY: install test lint format demo demo-run wikiqa clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,3 +69,39 @@ demo-run: install
 	  $(DEMO)/runs/cerberus.minilm_bi.trec $(DEMO)/runs/cerberus.trec
 	$(PY) -m cerberus.bench --data $(DEMO)/data/test_scored --student $(DEMO)/student/model \
 	  --report $(DEMO)/eval/report.json --out $(DEMO)/bench --max_length 96
+
+# ---- CERBERUS on the full WikiQA corpus (not in CI; about an hour on 2 CPU cores) -------------------------
+WIKIQA ?= ../shared/data/wikiqa
+WQ     ?= runs/wikiqa
+STUDENT_RUNS := cerberus cerberus.minilm_ce cerberus.minilm_bi cerberus.mpnet_bi \
+	kd_minilm_ce kd_minilm_bi kd_mpnet_bi kd_avg labels_only
+
+wikiqa: install
+	$(PY) -m data_prep.pretrained --names minilm-l6 mpnet-base
+	for split in train dev test; do \
+	  $(PY) -m data_prep.convert --source wikiqa --input $(WIKIQA)/WikiQA-$$split.tsv --output $(WQ)/data/$$split || exit 1; \
+	done
+	$(PY) cerberus/train.py --config configs/demo/teacher.yaml --model $(AS2_MODELS)/minilm-l6 --heads minilm_ce \
+	  --train_data $(WQ)/data/train --epochs 1 --output_dir $(WQ)/teachers/minilm_ce
+	$(PY) -m data_prep.teacher_scores --config configs/wikiqa/teachers_train.yaml
+	$(PY) -m data_prep.teacher_scores --config configs/wikiqa/teachers_test.yaml
+	$(PY) -m as2.fuse --run $(WQ)/runs/minilm_ce.trec $(WQ)/runs/minilm_bi.trec $(WQ)/runs/mpnet_bi.trec \
+	  --name ensemble --out $(WQ)/runs/ensemble.trec
+	$(PY) cerberus/train.py --config configs/wikiqa/student.yaml --model $(AS2_MODELS)/minilm-l6 --output_dir $(WQ)/students/cerberus
+	for t in minilm_ce minilm_bi mpnet_bi; do \
+	  $(PY) cerberus/train.py --config configs/wikiqa/student.yaml --model $(AS2_MODELS)/minilm-l6 --heads $$t \
+	    --body_layers 5 --output_dir $(WQ)/students/kd_$$t || exit 1; \
+	done
+	$(PY) cerberus/train.py --config configs/wikiqa/student.yaml --model $(AS2_MODELS)/minilm-l6 \
+	  --heads avg=minilm_ce+minilm_bi+mpnet_bi --body_layers 5 --output_dir $(WQ)/students/kd_avg
+	$(PY) cerberus/train.py --config configs/wikiqa/student.yaml --model $(AS2_MODELS)/minilm-l6 \
+	  --heads labels --alpha 1 --body_layers 5 --output_dir $(WQ)/students/labels_only
+	for s in cerberus kd_minilm_ce kd_minilm_bi kd_mpnet_bi kd_avg labels_only; do \
+	  $(PY) -m cerberus.predict --model $(WQ)/students/$$s/model --data $(WQ)/data/test --out $(WQ)/runs \
+	    --name $$s --max_length 96 || exit 1; \
+	done
+	$(PY) -m as2.evaluate --data $(WQ)/data/test --out $(WQ)/eval \
+	  --run $(WQ)/runs/minilm_ce.trec $(WQ)/runs/minilm_bi.trec $(WQ)/runs/mpnet_bi.trec $(WQ)/runs/ensemble.trec \
+	  $(addprefix $(WQ)/runs/,$(addsuffix .trec,$(STUDENT_RUNS)))
+	$(PY) -m cerberus.bench --data $(WQ)/data/test_scored --student $(WQ)/students/cerberus/model \
+	  --report $(WQ)/eval/report.json --out $(WQ)/bench --max_length 96

@@ -171,21 +171,26 @@ def main(argv: list[str] | None = None) -> dict:
         for items in batching.epoch_batches(groups, micro, epoch, cfg.seed, rank, world):
             yield collate(items)
 
+    names = cfg.head_names() + (["combined"] if cfg.combine == "pooler" else [])
+
     def step(eng, batch):
         inputs = {k: v.to(eng.device) for k, v in batch["inputs"].items()}
         with torch.autocast(
             eng.device.type, dtype=engine.autocast_dtype(eng), enabled=eng.bfloat16_enabled()
         ):
-            logits = eng(**inputs)["logits"]  # [N, k]
-        q, c = batch["mask"].shape
-        student = scatter(logits.float(), batch["index"].to(eng.device), (q, c))  # [Q, C, k]
+            out = eng(**inputs)
+        logits = out["logits"].float()  # [N, k]
         teacher = batch["teacher"].to(eng.device) if batch["teacher"] is not None else None
+        if cfg.combine == "pooler":  # the learned pooler is one more output, taught by the teachers' mean
+            logits = torch.cat([logits, out["score"].float().unsqueeze(-1)], dim=-1)  # [N, k + 1]
+            if teacher is not None:
+                teacher = torch.cat([teacher, teacher.mean(-1, keepdim=True)], dim=-1)  # [Q, C, k + 1]
+        q, c = batch["mask"].shape
+        student = scatter(logits, batch["index"].to(eng.device), (q, c))  # [Q, C, k(+1)]
         total_loss, per_head = loss_fn(
             student, teacher, batch["labels"].to(eng.device), batch["mask"].to(eng.device)
         )
-        return total_loss, {
-            f"loss/{n}": float(v) for n, v in zip(cfg.head_names(), per_head.detach().tolist(), strict=True)
-        }
+        return total_loss, {f"loss/{n}": v for n, v in zip(names, per_head.detach().tolist(), strict=True)}
 
     # 4. train (resuming from out/checkpoints if a run was interrupted)
     summary = engine.train_loop(
