@@ -1,0 +1,56 @@
+"""twin/train.py: a few DeepSpeed steps on the tiny split distil teacher t1 and write the twin."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from twin import train
+from twin.encode import encode
+from twin.modeling import TwinModel
+
+
+def test_train_lowers_loss_and_writes_model(tiny_bert, tiny_split, tmp_path):
+    ds_config = tmp_path / "ds.json"
+    ds_config.write_text(
+        json.dumps(
+            {
+                "train_micro_batch_size_per_gpu": 4,
+                "optimizer": {"type": "AdamW", "params": {"lr": 3e-3, "torch_adam": True}},
+                "zero_optimization": {"stage": 0},
+                "steps_per_print": 1000000,
+            }
+        )
+    )
+    out = tmp_path / "run"
+    torch.manual_seed(0)
+    summary = train.main(
+        [
+            "--train_data", str(tiny_split),
+            "--output_dir", str(out),
+            "--deepspeed_config", str(ds_config),
+            "--model", str(tiny_bert),
+            "--teacher", "t1",
+            "--loss", "mse",
+            "--alpha", "0.1",
+            "--inbatch", "0.1",
+            "--max_length", "32",
+            "--epochs", "4",
+            "--log_steps", "1",
+        ]
+    )  # fmt: skip
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert summary["global_step"] == 12 == len(log)
+    assert {"loss/distill", "loss/hard", "loss/inbatch"} <= set(log[0])
+    first, last = (
+        np.mean([r["loss/distill"] for r in log[:3]]),
+        np.mean([r["loss/distill"] for r in log[-3:]]),
+    )
+    assert last < first
+    assert json.loads((out / "summary.json").read_text())["teacher"] == "t1"
+    assert (out / "config.yaml").is_file()
+    model = TwinModel.from_pretrained(out / "model")
+    emb = encode(model, ["where was he born ?"], "query")
+    assert emb.shape == (1, 32) and np.isfinite(emb).all()
