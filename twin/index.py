@@ -7,7 +7,7 @@
 ``--corpus`` is a converted split (every candidate sentence; doc id ``<qid>/<cid>``) or a TSV
 (``id<TAB>text``) / JSONL (``{"id", "text"}``) file. Writes ``OUT/index.faiss``, ``OUT/ids.txt`` (one id per
 line, index order) and ``OUT/meta.json`` (model fingerprint, dim, normalization, metric, spec, count);
-prints the meta as one JSON line. Memory stays at one chunk plus the index (vectors are spilled to
+prints the meta and the build time as one JSON line. Memory stays at one chunk plus the index (vectors are spilled to
 ``.OUT.work-<key>/``); rerunning an interrupted build resumes from the spilled chunks. Only a twin with the
 cosine crossing can be indexed (its score is an inner product of normalized vectors).
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 
 from as2.config import cli, parse, setup_logging
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     # 1. encode the corpus chunk by chunk, 2. train (if needed) and fill the index, 3. write it atomically
+    start = time.perf_counter()
     meta = build_index(
         cfg.model,
         cfg.corpus,
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
         train_size=cfg.train_size,
         seed=cfg.seed,
     )
+    meta = {**meta, "seconds": time.perf_counter() - start}
     print(json.dumps(meta))
     return meta
 

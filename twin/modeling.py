@@ -239,6 +239,8 @@ class TwinModel(nn.Module):
         """
         from transformers import AutoTokenizer
 
+        query = os.path.expanduser(query)
+        doc = os.path.expanduser(doc) if doc else None
         q_enc = _load_encoder(query)
         d_enc = None if config.shared else _load_encoder(doc or query)
         config.source = f"{query}" if config.shared else f"{query} | {doc or query}"
