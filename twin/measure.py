@@ -47,7 +47,7 @@ def raw_throughput(model, texts: Sequence[str], batch_size: int, chunk_size: int
 
 
 def build_in_child(
-    model_dir: str, corpus: Path, out: Path, spec: str, batch_size: int, chunk_size: int
+    model_dir: str, corpus: Path, out: Path, spec: str, batch_size: int, chunk_size: int, threads: int
 ) -> dict:
     """Run ``python -m twin.index`` in a child process; its build time, docs/s and peak RSS (``wait4``)."""
     cmd = [
