@@ -36,7 +36,7 @@ class BenchConfig:
     ensemble_name: str = field(default="ensemble", metadata={"help": "row name of the teacher ensemble"})
     out: str = field(default="", metadata={"help": "output folder for bench.json and bench.md"})
     report: str = field(default="", metadata={"help": "as2.evaluate report.json to join metrics from"})
-    pairs: int = field(default=128, metadata={"help": "pairs timed per setting"})
+    pairs: int = field(default=64, metadata={"help": "pairs timed at batch 32 (batch 1 times 16 of them)"})
     max_length: int = field(default=128, metadata={"help": "tokens per pair"})
     threads: int = field(default=0, metadata={"help": "torch threads (0: torch's default)"})
 
@@ -71,7 +71,7 @@ def measure(spec: dict, questions, candidates, max_length: int) -> dict:
         for batch in (1, 32):
             scorer = load_teacher(spec, batch_size=batch, max_length=max_length, bf16=bf16)
             row["params"] = count_parameters(scorer)
-            n = len(questions) if batch > 1 else min(len(questions), 32)
+            n = len(questions) if batch > 1 else min(len(questions), 16)
             ms = time_per_pair(scorer.score, questions[:n], candidates[:n], batch)
             row[f"ms_per_pair_b{batch}_{precision}"] = ms
             if batch == 32:
@@ -91,12 +91,18 @@ def markdown(rows: dict[str, dict]) -> str:
         "pairs/s b32 bf16",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    costs = (
+        "params",
+        "ms_per_pair_b1_fp32",
+        "ms_per_pair_b32_fp32",
+        "ms_per_pair_b32_bf16",
+        "pairs_per_s_b32_bf16",
+    )
     for name, r in rows.items():
-        cells = [name, *(f"{r[m]:.3f}" if m in r else "" for m in cols), f"{r['params'] / 1e6:.1f}"]
-        cells += [
-            f"{r[k]:.2f}" for k in ("ms_per_pair_b1_fp32", "ms_per_pair_b32_fp32", "ms_per_pair_b32_bf16")
-        ]
-        cells.append(f"{r['pairs_per_s_b32_bf16']:.0f}")
+        cells = [name, *(f"{r[m]:.3f}" if m in r else "" for m in cols)]
+        for k in costs:  # heads are measured as part of their student: no cost of their own
+            fmt = "{:.1f}" if k == "params" else "{:.0f}" if k.startswith("pairs") else "{:.2f}"
+            cells.append(fmt.format(r[k] / 1e6 if k == "params" else r[k]) if k in r else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -137,6 +143,11 @@ def main(argv: list[str] | None = None) -> dict:
     # 3. join accuracy from the evaluation report, write and print
     if cfg.report:
         report = json.loads(Path(cfg.report).read_text())
+        if cfg.student:  # the student's heads, in the report as <student>.<head>, listed before it
+            heads = [n for n in report.get("runs", {}) if n.startswith(f"{cfg.student_name}.")]
+            student_row = rows.pop(cfg.student_name)
+            rows.update({h: {} for h in heads})
+            rows[cfg.student_name] = student_row
         for name, r in rows.items():
             r.update({m: report["runs"][name][m] for m in METRICS if name in report.get("runs", {})})
     result = {

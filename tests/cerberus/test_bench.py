@@ -1,0 +1,88 @@
+"""cerberus.bench: teachers, ensemble and student timed side by side; metrics joined from a report."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from as2 import evaluate
+from cerberus import bench, predict
+from cerberus.modeling import CerberusStudent, StudentConfig
+from data_prep import teacher_scores
+
+
+def save_student(tiny_bert, out, heads):
+    from transformers import AutoTokenizer
+
+    torch.manual_seed(0)
+    model = CerberusStudent.from_encoder(str(tiny_bert), StudentConfig(head_names=heads, body_layers=2))
+    model.save_pretrained(out, tokenizer=AutoTokenizer.from_pretrained(str(tiny_bert)))
+    return out
+
+
+def test_bench_rows_costs_and_metrics(tiny_bert, tiny_split, tmp_path):
+    t1 = save_student(tiny_bert, tmp_path / "t1", ["t1"])
+    t2 = save_student(tiny_bert, tmp_path / "t2", ["t2"])
+    specs = {"a": {"kind": "cerberus", "path": str(t1)}, "b": {"kind": "cerberus", "path": str(t2)}}
+    teacher_scores.main(
+        [
+            "--data",
+            str(tiny_split),
+            "--output",
+            str(tmp_path / "scored"),
+            "--runs_dir",
+            str(tmp_path / "runs"),
+            "--teachers",
+            json.dumps(specs),
+            "--max_length",
+            "32",
+        ]
+    )
+    student = save_student(tiny_bert, tmp_path / "student", ["a", "b"])
+    predict.main(
+        [
+            "--model",
+            str(student),
+            "--data",
+            str(tiny_split),
+            "--out",
+            str(tmp_path / "runs"),
+            "--max_length",
+            "32",
+        ]
+    )
+    runs = [str(tmp_path / "runs" / f"{n}.trec") for n in ("a", "b", "cerberus", "cerberus.a", "cerberus.b")]
+    evaluate.main(["--data", str(tiny_split), "--out", str(tmp_path / "eval"), "--run", *runs])
+
+    result = bench.main(
+        [
+            "--data",
+            str(tmp_path / "scored"),
+            "--student",
+            str(student),
+            "--out",
+            str(tmp_path / "bench"),
+            "--report",
+            str(tmp_path / "eval" / "report.json"),
+            "--pairs",
+            "32",
+            "--max_length",
+            "32",
+        ]
+    )
+    rows = result["systems"]
+    assert list(rows) == ["a", "b", "ensemble", "cerberus.a", "cerberus.b", "cerberus"]
+    assert rows["ensemble"]["params"] == rows["a"]["params"] + rows["b"]["params"]
+    assert (
+        rows["ensemble"]["ms_per_pair_b32_fp32"]
+        == rows["a"]["ms_per_pair_b32_fp32"] + rows["b"]["ms_per_pair_b32_fp32"]
+    )
+    for name in ("a", "b", "cerberus"):
+        assert rows[name]["ms_per_pair_b1_fp32"] > 0 and rows[name]["pairs_per_s_b32_bf16"] > 0
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert rows["cerberus.a"]["map"] == report["runs"]["cerberus.a"]["map"]
+    assert "params" not in rows["cerberus.a"]  # heads are timed as part of their student
+    table = (tmp_path / "bench" / "bench.md").read_text()
+    assert table.splitlines()[0].startswith("| system | precision@1 | map | mrr |")
+    assert len(table.splitlines()) == 2 + len(rows)
