@@ -101,6 +101,21 @@ def score_teacher(
     return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
+def previous_scores(out: Path, data_fp: str) -> dict[str, tuple[str, list]]:
+    """``{teacher: (fingerprint, per-question scores)}`` of an earlier output of the same data, if any."""
+    if not (out / SUMMARY_FILE).is_file():
+        return {}
+    old = from_dataset(load(out))
+    if data_fingerprint(old) != data_fp:
+        return {}
+    records = json.loads((out / SUMMARY_FILE).read_text()).get("teachers", {})
+    return {
+        name: (rec["fingerprint"], [q.scores[name] for q in old])
+        for name, rec in records.items()
+        if all(name in q.scores for q in old)
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     cfg, _ = parse(TeacherScoresConfig, argv, description=__doc__)
     setup_logging()
@@ -112,6 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
     cache_root = out.parent / f".{out.name}.cache"
     meta = json.loads((Path(cfg.data) / SUMMARY_FILE).read_text())
     records = dict(meta.get("teachers", {}))
+    done = previous_scores(out, data_fp)
 
     # 2. each teacher: fingerprint, cached chunks, scores into the questions
     for name, spec in cfg.teachers.items():
@@ -121,9 +137,13 @@ def main(argv: list[str] | None = None) -> dict:
             "bf16": cfg.bf16,
         }
         fp = teacher_fingerprint(spec["path"], settings, data_fp)
-        per_question = score_teacher(name, spec, questions, cache_root / f"{name}-{fp[:16]}", cfg)
+        if done.get(name, (None,))[0] == fp:
+            logger.info("teacher %s: scores in %s are up to date (fingerprint %s)", name, out, fp[:16])
+            per_question = done[name][1]
+        else:
+            per_question = score_teacher(name, spec, questions, cache_root / f"{name}-{fp[:16]}", cfg)
         for q, s in zip(questions, per_question, strict=True):
-            q.scores[name] = s.tolist()
+            q.scores[name] = [float(x) for x in s]
         records[name] = {**settings, "path": str(spec["path"]), "fingerprint": fp}
         if cfg.runs_dir:
             run = {q.qid: dict(zip(q.cids, q.scores[name], strict=True)) for q in questions}

@@ -183,3 +183,17 @@ def test_fingerprint_changes_with_model_settings_and_data(tiny_student, tmp_path
 def test_bad_teacher_specs(tiny_split, tmp_path, specs, message):
     with pytest.raises(ValueError, match=message):
         run_main(tiny_split, tmp_path / "o", tmp_path / "r", specs)
+
+
+def test_up_to_date_scores_are_reused_and_stale_ones_recomputed(
+    tiny_split, tiny_student, tmp_path, monkeypatch
+):
+    specs = {"ce": {"kind": "cerberus", "path": str(tiny_student)}}
+    first = run_main(tiny_split, tmp_path / "scored", tmp_path / "runs", specs)
+    calls = []
+    real = teachers.CerberusTeacher.score
+    monkeypatch.setattr(teachers.CerberusTeacher, "score", lambda self, *a: calls.append(1) or real(self, *a))
+    again = run_main(tiny_split, tmp_path / "scored", tmp_path / "runs", specs)
+    assert calls == [] and again["teachers"] == first["teachers"]
+    run_main(tiny_split, tmp_path / "scored", tmp_path / "runs", specs, "--max_length", "24")  # other setting
+    assert len(calls) > 0
