@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     cfg, _ = parse(BenchConfig, argv, description=__doc__)
     setup_logging()
+    logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader logs every CPU-feature probe
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)

@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     cfg, _ = parse(IndexConfig, argv, description=__doc__)
     setup_logging()
+    logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader logs every CPU-feature probe
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     # 1. encode the corpus chunk by chunk, 2. train (if needed) and fill the index, 3. write it atomically

@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     cfg, _ = parse(SearchConfig, argv, description=__doc__)
     setup_logging()
+    logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader logs every CPU-feature probe
 
     # 1. model, and the questions (a split, or a queries file)
     model = TwinModel.from_pretrained(cfg.model)

@@ -67,6 +67,35 @@ def _spill(work: Path, n: int, ids: list[str], texts: list[str], model, batch_si
         os.replace(tmp, path)  # the .npy, written last, marks the chunk done
 
 
+def _encode_corpus(corpus: Path, work: Path, model, batch_size: int, chunk_size: int, progress: bool):
+    """Spill the corpus chunk by chunk; returns ``(chunks, documents)``. Ids are checked on the way."""
+    from tqdm.auto import tqdm
+
+    seen: set[str] = set()
+    ids: list[str] = []
+    texts: list[str] = []
+    chunks = count = 0
+    bar = tqdm(desc=f"encode {corpus.name}", unit="doc", disable=not progress)
+    for doc_id, text, where in read_corpus(corpus):
+        if any(c.isspace() for c in doc_id):
+            raise DataError(f"{where}: document id {doc_id!r} contains whitespace")
+        if doc_id in seen:
+            raise DataError(f"{where}: document id {doc_id!r} appears twice")
+        seen.add(doc_id)
+        ids.append(doc_id)
+        texts.append(text)
+        if len(ids) == chunk_size:
+            _spill(work, chunks, ids, texts, model, batch_size, bar)
+            chunks, count, ids, texts = chunks + 1, count + len(ids), [], []
+    if ids:
+        _spill(work, chunks, ids, texts, model, batch_size, bar)
+        chunks, count = chunks + 1, count + len(ids)
+    bar.close()
+    if count == 0:
+        raise DataError(f"{corpus}: empty corpus (no documents)")
+    return chunks, count
+
+
 def build_index(
     model_dir: str | os.PathLike,
     corpus: str | os.PathLike,
@@ -100,29 +129,11 @@ def build_index(
     work.mkdir(parents=True, exist_ok=True)
 
     # 1. stream the corpus, spilling one encoded chunk at a time (done chunks are skipped)
-    seen: set[str] = set()
-    ids: list[str] = []
-    texts: list[str] = []
-    chunks = count = 0
-    bar = tqdm(desc=f"encode {corpus.name}", unit="doc", disable=not progress)
-    for doc_id, text, where in read_corpus(corpus):
-        if any(c.isspace() for c in doc_id):
-            raise DataError(f"{where}: document id {doc_id!r} contains whitespace")
-        if doc_id in seen:
-            raise DataError(f"{where}: document id {doc_id!r} appears twice")
-        seen.add(doc_id)
-        ids.append(doc_id)
-        texts.append(text)
-        if len(ids) == chunk_size:
-            _spill(work, chunks, ids, texts, model, batch_size, bar)
-            chunks, count, ids, texts = chunks + 1, count + len(ids), [], []
-    if ids:
-        _spill(work, chunks, ids, texts, model, batch_size, bar)
-        chunks, count = chunks + 1, count + len(ids)
-    bar.close()
-    del seen, ids, texts
-    if count == 0:
-        raise DataError(f"{corpus}: empty corpus (no documents)")
+    try:
+        chunks, count = _encode_corpus(corpus, work, model, batch_size, chunk_size, progress)
+    except DataError:
+        shutil.rmtree(work, ignore_errors=True)  # bad input: resuming cannot fix it, leave nothing behind
+        raise
     vectors = [np.load(work / f"{n:06d}.npy", mmap_mode="r") for n in range(chunks)]
 
     # 2. train on a seeded sample if the index type needs it, then add chunk by chunk

@@ -97,6 +97,10 @@ def main(argv: list[str] | None = None) -> dict:
     )
     model = TwinModel.from_encoders(cfg.model, shape, doc=cfg.doc_model or None)
     q_tok, d_tok = model.query_tokenizer, model.doc_tokenizer
+    if not model.crossing.inner_product:
+        logger.warning(
+            "crossing %r is not an inner product: the twin can rerank but cannot be indexed", cfg.crossing
+        )
 
     # 3. batches: question groups, a seeded order per epoch, one shard per rank
     groups = batching.question_groups([len(c) for c in ds["cids"]], cfg.max_candidates)
