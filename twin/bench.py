@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     result["raw_encoder"] = measure.raw_throughput(twin, texts, cfg.batch_size, cfg.chunk_size)
     del texts
     build = measure.build_in_child(
-        model_dir, corpus, out / "index_flat", "Flat", cfg.batch_size, cfg.chunk_size
+        model_dir, corpus, out / "index_flat", "Flat", cfg.batch_size, cfg.chunk_size, cfg.threads
     )
     build["overhead"] = result["raw_encoder"]["docs_per_s"] / build["docs_per_s"] - 1
     result["index_build"] = build
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
     if cfg.rss_size:
         big = measure.synthetic_corpus(out / f"corpus_{cfg.rss_size}.tsv", cfg.rss_size)
         result["index_build_rss"] = measure.build_in_child(
-            model_dir, big, out / "index_rss", "Flat", cfg.batch_size, cfg.chunk_size
+            model_dir, big, out / "index_rss", "Flat", cfg.batch_size, cfg.chunk_size, cfg.threads
         )
 
     # 3. per-query cost: twin vs a cross-encoder on the same candidates
