@@ -54,3 +54,28 @@ def test_train_lowers_loss_and_writes_model(tiny_bert, tiny_split, tmp_path):
     model = TwinModel.from_pretrained(out / "model")
     emb = encode(model, ["where was he born ?"], "query")
     assert emb.shape == (1, 32) and np.isfinite(emb).all()
+
+
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(tiny_bert, tiny_split, tmp_path):
+    from safetensors.torch import load_file
+
+    def run(out, *extra):
+        args = [
+            "--train_data",
+            str(tiny_split),
+            "--model",
+            str(tiny_bert),
+            "--teacher",
+            "t1",
+            "--max_length",
+            "32",
+        ]
+        args += ["--deepspeed_config", "configs/twin_ds_cpu.json", "--epochs", "4", "--save_steps", "1"]
+        return train.main([*args, "--output_dir", str(out), *extra])
+
+    run(tmp_path / "a", "--max_steps", "2")  # "killed" after two steps
+    assert run(tmp_path / "a")["global_step"] == 4
+    run(tmp_path / "b")
+    a = load_file(tmp_path / "a" / "model" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "model" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
