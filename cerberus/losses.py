@@ -53,8 +53,9 @@ def _check(student, teacher, labels, mask, need_teacher: bool) -> None:
 
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over the real candidates of ``x`` [Q, C, k] -> [k]."""
-    m = mask.unsqueeze(-1).to(x.dtype)  # [Q, C, 1]
-    return (x * m).sum((0, 1)) / m.sum((0, 1)).clamp(min=1.0)
+    m = mask.unsqueeze(-1)  # [Q, C, 1]
+    # where, not a product: NaN or inf at padding times 0 would still be NaN
+    return torch.where(m, x, 0.0).sum((0, 1)) / m.sum((0, 1)).to(x.dtype).clamp(min=1.0)
 
 
 def pointwise_kl(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor, temperature: float):
@@ -105,7 +106,7 @@ class MultiHeadDistillLoss(nn.Module):
             bce = F.binary_cross_entropy_with_logits(student, target, reduction="none")
             per_head = per_head + self.alpha * _masked_mean(bce, mask)
         if self.alpha < 1:
-            teacher = teacher.float()
+            teacher = teacher.float().masked_fill(~mask.unsqueeze(-1), 0.0)  # padding may hold NaN
             if self.kind == "kl":
                 kd = pointwise_kl(student, teacher, mask, self.temperature)
             elif self.kind == "mse":

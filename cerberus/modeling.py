@@ -247,10 +247,15 @@ class CerberusStudent(nn.Module):
     @classmethod
     def from_encoder(cls, name_or_path: str, config: StudentConfig) -> CerberusStudent:
         """Build from a pretrained encoder (hub name or local folder), dropping layers above ``b + h``."""
-        from transformers import AutoModel
+        from transformers import AutoConfig, AutoModel
         from transformers.utils import logging as hf_logging
 
         n = config.body_layers + config.head_layers
+        available = AutoConfig.from_pretrained(name_or_path).num_hidden_layers
+        if n > available:  # loading with more layers than saved would silently add random ones
+            raise ValueError(
+                f"body_layers + head_layers = {n} exceeds the {available} layers of {name_or_path}"
+            )
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # the dropped upper layers are reported as unused weights
         try:
