@@ -1,0 +1,191 @@
+"""cerberus.modeling: head parity, save/load parity, layer dropping, padding, shapes and combination."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from cerberus.collate import encode_pairs
+from cerberus.modeling import CerberusStudent, StudentConfig, find_layers
+
+PAIRS = [
+    ("where was he born ?", "he was born in paris"),
+    ("what is the capital of france ?", "paris is the capital of france and a city on a river"),
+    ("who was it ?", "no"),
+]
+
+
+def with_vocab(encoder_dir: Path, tmp_dir: Path) -> Path:
+    """The encoder folder, with a tokenizer that knows the fixture's words.
+
+    Under transformers 5 the fast tokenizers ignore ``vocab_file``, so conftest's tokenizers hold only the
+    special tokens and every word is unknown; until conftest builds them from ``vocab=``, re-save them here.
+    """
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(encoder_dir))
+    words = (encoder_dir / "vocab.txt").read_text().split()
+    if len(tok.get_vocab()) >= len(words):
+        return encoder_dir
+    out = tmp_dir / encoder_dir.name
+    shutil.copytree(encoder_dir, out)
+    unk = next(w for w in words if w in ("[UNK]", "<unk>"))
+    type(tok)(vocab={w: i for i, w in enumerate(words)}, unk_token=unk).save_pretrained(str(out))
+    return out
+
+
+@pytest.fixture(scope="module", params=["tiny_bert", "tiny_mpnet"])
+def encoder_dir(request, tmp_path_factory):
+    return with_vocab(request.getfixturevalue(request.param), tmp_path_factory.mktemp("enc"))
+
+
+def build(encoder_dir, heads=("t1", "t2", "t3"), body=2, head=1, combine="prob_mean", seed=0):
+    torch.manual_seed(seed)
+    config = StudentConfig(head_names=list(heads), body_layers=body, head_layers=head, combine=combine)
+    return CerberusStudent.from_encoder(str(encoder_dir), config).eval()
+
+
+def inputs(encoder_dir, pairs=PAIRS):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(encoder_dir))
+    enc = encode_pairs(tok, [q for q, _ in pairs], [c for _, c in pairs], max_length=32)
+    return {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+
+
+def test_head_scores_like_a_one_head_student(encoder_dir):
+    model = build(encoder_dir)
+    with torch.no_grad():  # perturb one head's transformer layer, so heads differ beyond their classifiers
+        for p in model.heads[1].layers.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    x = inputs(encoder_dir)
+    with torch.no_grad():
+        logits = model(**x)["logits"]  # [N, k]
+        for h, name in enumerate(model.head_names):
+            single = model.head_subset([name]).eval()
+            assert single.head_names == [name] and single.config.head_names == [name]
+            assert torch.equal(single(**x)["logits"][:, 0], logits[:, h])
+    assert logits.shape == (len(PAIRS), 3)
+    assert not torch.allclose(logits[:, 0], logits[:, 1])
+    assert not torch.allclose(logits[:, 1], logits[:, 2])
+
+
+def test_head_subset_rejects_unknown_heads_and_a_partial_pooler(tiny_bert):
+    with pytest.raises(KeyError, match="nope"):
+        build(tiny_bert).head_subset(["nope"])
+    with pytest.raises(ValueError, match="pooler"):
+        build(tiny_bert, combine="pooler").head_subset(["t1"])
+
+
+@pytest.mark.parametrize("combine", ["prob_mean", "logit_mean", "pooler"])
+def test_save_and_load_score_identically(encoder_dir, combine, tmp_path):
+    model = build(encoder_dir, combine=combine)
+    model.save_pretrained(tmp_path / "model")
+    names = sorted(p.name for p in (tmp_path / "model").iterdir())
+    assert names == ["cerberus_config.json", "model.safetensors"]
+    loaded = CerberusStudent.from_pretrained(tmp_path / "model")
+    assert not loaded.training
+    assert loaded.config.combine == combine and loaded.head_names == ["t1", "t2", "t3"]
+    x = inputs(encoder_dir)
+    with torch.no_grad():
+        a, b = model(**x), loaded(**x)
+    assert torch.equal(a["logits"], b["logits"])
+    assert torch.equal(a["score"], b["score"])
+
+
+def test_save_with_tokenizer_writes_no_pickles(tiny_bert, tmp_path):
+    from transformers import AutoTokenizer
+
+    build(tiny_bert).save_pretrained(tmp_path, tokenizer=AutoTokenizer.from_pretrained(str(tiny_bert)))
+    assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "cerberus_config.json").is_file()
+    assert not list(tmp_path.glob("*.bin")) + list(tmp_path.glob("*.pt"))
+    assert AutoTokenizer.from_pretrained(str(tmp_path)).vocab_size > 0
+
+
+def test_layers_above_the_heads_are_dropped_and_heads_start_from_layer_b(encoder_dir):
+    from transformers import AutoModel
+
+    model = build(encoder_dir, body=2, head=1)  # the fixture encoders have 4 layers
+    body_parent, body_name = find_layers(model.body)
+    assert len(getattr(body_parent, body_name)) == 2 and model.body.config.num_hidden_layers == 2
+    full = AutoModel.from_pretrained(str(encoder_dir))
+    full_parent, full_name = find_layers(full)
+    assert len(getattr(full_parent, full_name)) == 4
+    want = dict(getattr(full_parent, full_name)[2].named_parameters())
+    body_first = dict(getattr(body_parent, body_name)[0].named_parameters())
+    first = dict(getattr(full_parent, full_name)[0].named_parameters())
+    for head in model.heads:
+        parent, name = find_layers(head.layers)
+        layers = getattr(parent, name)
+        assert len(layers) == 1
+        got = dict(layers[0].named_parameters())
+        assert got.keys() == want.keys()
+        for key in want:
+            assert torch.equal(got[key], want[key]), key
+    key = next(iter(want))
+    assert torch.equal(body_first[key], first[key])
+    assert not torch.equal(first[key], want[key])  # layers 0 and 2 differ: the check can fail
+
+
+def test_a_pair_scores_the_same_alone_and_in_a_padded_batch(encoder_dir):
+    model = build(encoder_dir)
+    batch = inputs(encoder_dir)
+    alone = inputs(encoder_dir, PAIRS[:1])
+    assert batch["input_ids"].shape[1] > alone["input_ids"].shape[1]  # the first pair is padded in the batch
+    with torch.no_grad():
+        a, b = model(**alone), model(**batch)
+    torch.testing.assert_close(a["logits"][0], b["logits"][0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(a["score"][0], b["score"][0], atol=1e-5, rtol=0)
+
+
+def test_zero_layer_heads_classify_the_body_output(encoder_dir):
+    model = build(encoder_dir, body=2, head=0)
+    assert all(head.layers is None for head in model.heads)
+    with torch.no_grad():
+        out = model(**inputs(encoder_dir))
+    assert out["logits"].shape == (len(PAIRS), 3) and torch.isfinite(out["logits"]).all()
+    assert out["score"].shape == (len(PAIRS),)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"body": 4, "head": 1}, "exceeds"),
+        ({"body": 3, "head": 2}, "exceeds"),
+        ({"heads": ("t1", "t1")}, "unique"),
+        ({"combine": "max"}, "combine"),
+    ],
+)
+def test_invalid_shapes_raise(tiny_bert, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build(tiny_bert, **kwargs)
+
+
+def test_invalid_config_values_raise():
+    with pytest.raises(ValueError, match="at least one head"):
+        StudentConfig(head_names=[], body_layers=1)
+    with pytest.raises(ValueError, match=">= 0"):
+        StudentConfig(head_names=["a"], body_layers=-1)
+    with pytest.raises(ValueError, match="pooling"):
+        StudentConfig(head_names=["a"], body_layers=1, pooling="max")
+
+
+def test_constructor_checks_the_encoder_depth(tiny_bert):
+    from transformers import AutoModel
+
+    encoder = AutoModel.from_pretrained(str(tiny_bert))
+    with pytest.raises(ValueError, match="exceeds the encoder's 4 layers"):
+        CerberusStudent(StudentConfig(head_names=["a"], body_layers=3, head_layers=2), encoder)
+
+
+@pytest.mark.parametrize("combine", ["prob_mean", "logit_mean"])
+def test_combination_of_head_logits(tiny_bert, combine):
+    model = build(tiny_bert, combine=combine)
+    with torch.no_grad():
+        out = model(**inputs(tiny_bert))
+    logits = out["logits"]
+    want = torch.sigmoid(logits).mean(-1) if combine == "prob_mean" else logits.mean(-1)
+    torch.testing.assert_close(out["score"], want, atol=1e-7, rtol=0)

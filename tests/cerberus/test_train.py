@@ -1,0 +1,192 @@
+"""cerberus/train.py end to end on tiny fixtures: learning, exact resume, 2 ranks, bf16 + ZeRO-2, TANDA."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from test_modeling import PAIRS, inputs, with_vocab
+
+from as2 import engine
+from as2.config import ConfigError
+from as2.data import DataError
+from cerberus import train
+from cerberus.modeling import CerberusStudent
+
+REPO = Path(__file__).resolve().parents[2]
+DS_FP32 = REPO / "configs" / "ds_cpu_fp32.json"
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_bert, tmp_path_factory) -> Path:
+    return with_vocab(tiny_bert, tmp_path_factory.mktemp("enc"))
+
+
+def ds_json(path: Path, lr: float = 1e-3, micro: int = 4, bf16: bool = False, zero: int = 0) -> Path:
+    """configs/ds_cpu_fp32.json with a higher learning rate (tiny runs must move), bf16 and a ZeRO stage."""
+    cfg = json.loads(DS_FP32.read_text())
+    cfg["train_micro_batch_size_per_gpu"] = micro
+    cfg["optimizer"]["params"]["lr"] = lr
+    cfg["scheduler"]["params"]["warmup_max_lr"] = lr
+    cfg["bf16"] = {"enabled": bf16}
+    cfg["zero_optimization"] = {"stage": zero}
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def args(data, model, out, ds=DS_FP32, **extra) -> list[str]:
+    values = {
+        "train_data": data,
+        "model": model,
+        "output_dir": out,
+        "deepspeed_config": ds,
+        "heads": ["t1", "t2"],
+        "body_layers": 2,
+        "head_layers": 1,
+        "max_length": 32,
+        "log_steps": 1,
+        **extra,
+    }
+    argv = []
+    for key, value in values.items():
+        if value is not None:  # None leaves the flag out
+            argv += [f"--{key}", *(map(str, value) if isinstance(value, list) else [str(value)])]
+    return argv
+
+
+def read_log(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_a_few_steps_lower_the_loss(tiny_split, encoder, tmp_path):
+    # one micro-batch holds all 12 questions, so every step sees the same pairs and the curve is smooth
+    out = tmp_path / "run"
+    ds = ds_json(tmp_path / "ds.json", lr=1e-2, micro=12)
+    summary = train.main(args(tiny_split, encoder, out, ds, epochs=20))
+    log = read_log(out)
+    assert summary["global_step"] == summary["total_steps"] == len(log) == 20
+    assert all({"loss", "loss/t1", "loss/t2"} <= set(row) for row in log)
+    for row in log:
+        assert row["loss"] == pytest.approx(row["loss/t1"] + row["loss/t2"], rel=1e-5)
+    first = sum(r["loss"] for r in log[:5]) / 5
+    last = sum(r["loss"] for r in log[-5:]) / 5
+    assert last < 0.8 * first, (first, last)
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["heads"] == ["t1", "t2"] and saved["world_size"] == 1
+    assert (out / "config.yaml").is_file() and (out / "checkpoints" / "latest").is_file()
+    model = CerberusStudent.from_pretrained(out / "model")
+    assert model.head_names == ["t1", "t2"]
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_resumed_run_matches_an_uninterrupted_one(tiny_split, encoder, tmp_path, monkeypatch):
+    # 12 groups, 4 per micro-batch: 3 steps per epoch, 6 in all; dropout 0.1 makes the RNG state matter
+    ds = ds_json(tmp_path / "ds.json")  # WarmupDecayLR: the schedule state must travel too
+    run = {"epochs": 2, "save_steps": 1, "heads": ["t1", "mix=t1+t2"]}
+    a = train.main(args(tiny_split, encoder, tmp_path / "a", ds, **run))
+    assert a["global_step"] == 6
+
+    real_save, saved = engine.save, []
+
+    def save_then_die(eng, out_dir, state, keep=1):
+        real_save(eng, out_dir, state, keep)
+        saved.append(state.global_step)
+        if state.global_step == 4:  # mid-epoch 2
+            raise Interrupted
+
+    monkeypatch.setattr(engine, "save", save_then_die)
+    with pytest.raises(Interrupted):
+        train.main(args(tiny_split, encoder, tmp_path / "b", ds, **run))
+    monkeypatch.undo()
+    assert saved == [1, 2, 3, 4]
+    assert (tmp_path / "b" / "checkpoints" / "latest").read_text().strip() == "step4"
+    assert not (tmp_path / "b" / "model").exists()
+
+    b = train.main(args(tiny_split, encoder, tmp_path / "b", ds, **run))
+    assert b["global_step"] == 6 and b["epochs_done"] == 2
+    assert [r["step"] for r in read_log(tmp_path / "b")] == [1, 2, 3, 4, 5, 6]
+    wa = load_file(str(tmp_path / "a" / "model" / "model.safetensors"))
+    wb = load_file(str(tmp_path / "b" / "model" / "model.safetensors"))
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+    assert b["loss"] == a["loss"]
+
+
+def test_deepspeed_launcher_with_two_cpu_ranks(tiny_split, encoder, tmp_path):
+    out = tmp_path / "run"
+    launcher = Path(sys.executable).parent / "deepspeed"
+    cmd = [str(launcher), "--num_accelerators", "2", "cerberus/train.py"]
+    cmd += args(tiny_split, encoder, out, epochs=2, save_steps=1)  # 1 step per epoch per rank
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["global_step"] == 2
+    assert CerberusStudent.from_pretrained(out / "model").head_names == ["t1", "t2"]
+
+
+def test_bf16_with_zero_stage_2_saves_a_loadable_student(tiny_split, encoder, tmp_path):
+    out = tmp_path / "run"
+    ds = ds_json(tmp_path / "ds.json", bf16=True, zero=2)
+    summary = train.main(args(tiny_split, encoder, out, ds, loss="listwise"))
+    assert summary["global_step"] == 3 and summary["loss"] > 0
+    model = CerberusStudent.from_pretrained(out / "model")
+    weights = load_file(str(out / "model" / "model.safetensors"))
+    assert all(w.dtype == torch.float32 for w in weights.values())
+    with torch.no_grad():
+        scores = model(**inputs(out / "model"))["score"]
+    assert scores.shape == (len(PAIRS),) and torch.isfinite(scores).all()
+
+
+def test_tanda_two_label_only_runs(tiny_split, encoder, tmp_path):
+    ds = ds_json(tmp_path / "ds.json")
+    # 3 steps: DeepSpeed's WarmupLR gives the first two optimizer steps the minimum learning rate, 0
+    common = {"heads": ["ce"], "alpha": 1, "body_layers": 3, "head_layers": 1}
+    first = train.main(args(tiny_split, encoder, tmp_path / "first", ds, **common))
+    assert first["heads"] == ["ce"] and "loss/ce" in first
+    second = train.main(
+        args(tiny_split, None, tmp_path / "second", ds, init_from=tmp_path / "first" / "model", **common)
+    )
+    assert second["global_step"] == 3
+    w1 = load_file(str(tmp_path / "first" / "model" / "model.safetensors"))
+    w2 = load_file(str(tmp_path / "second" / "model" / "model.safetensors"))
+    assert w1.keys() == w2.keys() and any(not torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_init_from_with_other_heads_is_an_error(tiny_split, encoder, tmp_path):
+    from transformers import AutoTokenizer
+
+    from cerberus.modeling import StudentConfig
+
+    student = CerberusStudent.from_encoder(str(encoder), StudentConfig(head_names=["ce"], body_layers=1))
+    student.save_pretrained(tmp_path / "ce", tokenizer=AutoTokenizer.from_pretrained(str(encoder)))
+    with pytest.raises(ConfigError, match=r"has heads \['ce'\]"):
+        train.main(args(tiny_split, None, tmp_path / "run", init_from=tmp_path / "ce", alpha=1))
+
+
+def test_a_head_without_its_teacher_column_is_an_error(tiny_split, encoder, tmp_path):
+    with pytest.raises(DataError, match=r"head 'mix' needs teacher column\(s\) \['t9'\]"):
+        train.main(args(tiny_split, encoder, tmp_path / "run", heads=["t1", "mix=t2+t9"]))
+
+
+def test_config_errors(tiny_split, encoder, tmp_path):
+    yaml_file = tmp_path / "run.yaml"
+    yaml_file.write_text(f"train_data: {tiny_split}\nheads: [t1]\nlerning_rate: 0.1\n")
+    with pytest.raises(ConfigError, match="lerning_rate"):
+        train.main(["--config", str(yaml_file), "--model", str(encoder), "--output_dir", str(tmp_path)])
+    with pytest.raises(ConfigError, match="train_data is required"):
+        train.main(args(None, encoder, tmp_path / "run"))
+    with pytest.raises(ConfigError, match="exactly one of model"):
+        train.main(args(tiny_split, None, tmp_path / "run"))
+    with pytest.raises(DataError, match="not a converted AS2 split"):
+        train.main(args(tmp_path / "missing", encoder, tmp_path / "run"))
