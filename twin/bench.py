@@ -8,9 +8,10 @@
   ``raw / build - 1`` (goal <= 10 %).
 - **Peak RSS** of that build process (``wait4``), and of a build over ``rss_size`` sentences if given.
 - **Per-query cost**: the twin (encode the question, inner products with precomputed candidate vectors)
-  vs a cross-encoder of the same encoder scoring each (question, candidate) pair, on the questions of
-  ``data`` (or synthetic ones), batch = one question's candidates.
-- **Recall@10** of ``HNSW32`` and ``IVF<n>,PQ<m>`` against ``Flat`` on the built index's vectors.
+  vs a cross-encoder of the same encoder scoring each (question, candidate) pair, batch = one question's
+  candidates: on 50 synthetic questions of ``candidates`` candidates each, and on the questions of ``data``.
+- **Recall@10** of ``HNSW32``, ``IVF<n>,PQ<m>`` and the same re-ranked exactly (``,RFlat``) against
+  ``Flat`` on the built index's vectors (queries: the questions timed above).
 
 ``model`` is a trained twin; without it one is made from ``encoder`` (shared towers, mean pooling,
 cosine crossing, untrained: costs do not depend on training). Writes ``OUT/bench.json``; prints it.
@@ -41,6 +42,7 @@ class BenchConfig:
     )
     rss_size: int = field(default=0, metadata={"help": "also build over this many sentences for peak RSS"})
     queries: int = field(default=200, metadata={"help": "queries timed (per-query cost) and for recall"})
+    candidates: int = field(default=50, metadata={"help": "candidates per synthetic query (per-query cost)"})
     batch_size: int = field(default=64, metadata={"help": "texts per forward pass"})
     chunk_size: int = field(default=20_000, metadata={"help": "documents per spilled chunk"})
     max_length: int = field(default=128, metadata={"help": "tokens per text / pair"})
@@ -96,25 +98,26 @@ def main(argv: list[str] | None = None) -> dict:
         )
 
     # 3. per-query cost: twin vs a cross-encoder on the same candidates
+    source = cfg.encoder or twin.config.source.split(" | ")[0]
+    cross = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1).eval()
+    cross_tok = AutoTokenizer.from_pretrained(source)
+    words, n = measure.WORDS, len(measure.WORDS)
+    groups = [
+        (
+            " ".join(words[i % n : i % n + 6]) + " ?",
+            [" ".join(words[(i + j) % n :][:15]) for j in range(cfg.candidates)],
+        )
+        for i in range(cfg.queries)
+    ]
+    result["per_query_synthetic"] = measure.per_query_cost(
+        twin, cross, cross_tok, groups[:50], cfg.max_length
+    )
     if cfg.data:
         from as2.data import load
 
         ds = load(cfg.data).select_columns(["question", "candidates"])
         groups = [(r["question"], r["candidates"]) for r in ds.select(range(min(cfg.queries, len(ds))))]
-    else:
-        words = measure.WORDS
-        groups = [
-            (
-                " ".join(words[i : i + 6]) + " ?",
-                [" ".join(words[(i + j) % 80 : (i + j) % 80 + 15]) for j in range(20)],
-            )
-            for i in range(cfg.queries)
-        ]
-    source = cfg.encoder or twin.config.source.split(" | ")[0]
-    cross = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1).eval()
-    result["per_query"] = measure.per_query_cost(
-        twin, cross, AutoTokenizer.from_pretrained(source), groups, cfg.max_length
-    )
+        result["per_query"] = measure.per_query_cost(twin, cross, cross_tok, groups, cfg.max_length)
 
     # 4. recall@10 of approximate indexes against Flat, on the built index's vectors
     flat = open_index(out / "index_flat")
@@ -122,7 +125,8 @@ def main(argv: list[str] | None = None) -> dict:
     q_texts = [g[0] for g in groups]
     queries = measure.encode(twin, q_texts, "query", batch_size=cfg.batch_size)
     nlist = max(1, int(4 * math.sqrt(len(docs))))
-    specs = {"HNSW32": "efSearch=64", f"IVF{nlist},PQ{twin.dim // 8}": "nprobe=16"}
+    pq = f"IVF{nlist},PQ{twin.dim // 8}"
+    specs = {"HNSW32": "efSearch=64", pq: "nprobe=16", f"{pq},RFlat": "nprobe=16,k_factor_rf=4"}
     result["recall@10"] = measure.recall_at_k(docs, queries, specs)
 
     write_json(out / "bench.json", result)
