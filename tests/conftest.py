@@ -51,6 +51,7 @@ def make_tiny_encoder(path: Path, arch: str = "bert", layers: int = 4, seed: int
         + list("abcdefghijklmnopqrstuvwxyz?.,")
     )
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    ids = {w: i for i, w in enumerate(vocab)}
     torch.manual_seed(seed)
     common = dict(
         vocab_size=len(vocab),
@@ -62,10 +63,10 @@ def make_tiny_encoder(path: Path, arch: str = "bert", layers: int = 4, seed: int
     )
     if arch == "bert":
         model = BertModel(BertConfig(**common))
-        tok = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+        tok = BertTokenizerFast(vocab=ids, do_lower_case=True)  # transformers 5 ignores vocab_file
     else:
         model = MPNetModel(MPNetConfig(**common, pad_token_id=1, bos_token_id=0, eos_token_id=2))
-        tok = MPNetTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+        tok = MPNetTokenizerFast(vocab=ids, unk_token="<unk>", do_lower_case=True)
     model.save_pretrained(str(path))
     tok.save_pretrained(str(path))
     return path

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -18,28 +15,9 @@ PAIRS = [
 ]
 
 
-def with_vocab(encoder_dir: Path, tmp_dir: Path) -> Path:
-    """The encoder folder, with a tokenizer that knows the fixture's words.
-
-    Under transformers 5 the fast tokenizers ignore ``vocab_file``, so conftest's tokenizers hold only the
-    special tokens and every word is unknown; until conftest builds them from ``vocab=``, re-save them here.
-    """
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(encoder_dir))
-    words = (encoder_dir / "vocab.txt").read_text().split()
-    if len(tok.get_vocab()) >= len(words):
-        return encoder_dir
-    out = tmp_dir / encoder_dir.name
-    shutil.copytree(encoder_dir, out)
-    unk = next(w for w in words if w in ("[UNK]", "<unk>"))
-    type(tok)(vocab={w: i for i, w in enumerate(words)}, unk_token=unk).save_pretrained(str(out))
-    return out
-
-
 @pytest.fixture(scope="module", params=["tiny_bert", "tiny_mpnet"])
 def encoder_dir(request, tmp_path_factory):
-    return with_vocab(request.getfixturevalue(request.param), tmp_path_factory.mktemp("enc"))
+    return request.getfixturevalue(request.param)
 
 
 def build(encoder_dir, heads=("t1", "t2", "t3"), body=2, head=1, combine="prob_mean", seed=0):

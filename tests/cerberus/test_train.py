@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_modeling import PAIRS, inputs, with_vocab
+from test_modeling import PAIRS, inputs
 
 from as2 import engine
 from as2.config import ConfigError
@@ -25,7 +25,7 @@ DS_FP32 = REPO / "configs" / "ds_cpu_fp32.json"
 
 @pytest.fixture(scope="module")
 def encoder(tiny_bert, tmp_path_factory) -> Path:
-    return with_vocab(tiny_bert, tmp_path_factory.mktemp("enc"))
+    return tiny_bert
 
 
 def ds_json(path: Path, lr: float = 1e-3, micro: int = 4, bf16: bool = False, zero: int = 0) -> Path:
