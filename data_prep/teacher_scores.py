@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from as2.config import cli, parse, setup_logging
-from as2.data import BASE_COLUMNS, SUMMARY_FILE, from_dataset, load, save
+from as2.data import BASE_COLUMNS, PROTOCOLS, SUMMARY_FILE, apply_protocol, from_dataset, load, save
 from as2.runs import write_run
 from data_prep.pretrained import default_dest
 from data_prep.teachers import KINDS, data_fingerprint, load_teacher, teacher_fingerprint
@@ -47,11 +47,16 @@ class TeacherScoresConfig:
     max_length: int = field(default=256, metadata={"help": "tokens per pair (cross-encoders)"})
     chunk_questions: int = field(default=200, metadata={"help": "questions per cached chunk"})
     bf16: bool = field(default=False, metadata={"help": "bf16 autocast for model teachers"})
+    protocol: str = field(
+        default="raw", metadata={"help": "questions kept in the output: raw (all) or clean"}
+    )
 
     def __post_init__(self):
         for name in ("data", "output"):
             if not getattr(self, name):
                 raise ValueError(f"{name} is required")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         if not self.teachers:
             raise ValueError("teachers: give at least one teacher (name -> {kind, path})")
         os.environ.setdefault("AS2_MODELS", str(default_dest()))
@@ -121,7 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
     setup_logging()
 
     # 1. the split and its fingerprint; teacher columns already present are kept unless re-scored
-    questions = from_dataset(load(cfg.data))
+    questions = apply_protocol(from_dataset(load(cfg.data)), cfg.protocol)
     data_fp = data_fingerprint(questions)
     out = Path(cfg.output)
     cache_root = out.parent / f".{out.name}.cache"
@@ -150,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
             write_run(Path(cfg.runs_dir) / f"{name}.trec", run, name)
 
     # 3. write the scored split atomically, then drop the chunk cache
-    meta.update(teachers=records, scored_from=str(cfg.data))
+    meta.update(teachers=records, scored_from=str(cfg.data), protocol=cfg.protocol)
     stats = save(questions, out, summary=meta)
     shutil.rmtree(cache_root, ignore_errors=True)
     summary = {

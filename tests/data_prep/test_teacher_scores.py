@@ -197,3 +197,24 @@ def test_up_to_date_scores_are_reused_and_stale_ones_recomputed(
     assert calls == [] and again["teachers"] == first["teachers"]
     run_main(tiny_split, tmp_path / "scored", tmp_path / "runs", specs, "--max_length", "24")  # other setting
     assert len(calls) > 0
+
+
+def test_clean_protocol_scores_only_clean_questions(tmp_path):
+    from as2.data import Question, is_clean, save
+
+    qs = [Question("a", "what ?"), Question("b", "who ?")]
+    qs[0].add("a-0", "yes", 1)
+    qs[0].add("a-1", "no", 0)
+    qs[1].add("b-0", "no", 0)  # no correct candidate: not clean
+    save(qs, tmp_path / "split", {"source": "t"})
+    write_run(tmp_path / "r.trec", {"a": {"a-0": 1.0, "a-1": 0.0}, "b": {"b-0": 0.5}}, "r")
+    summary = run_main(
+        tmp_path / "split",
+        tmp_path / "scored",
+        tmp_path / "runs",
+        {"r": {"kind": "run", "path": str(tmp_path / "r.trec")}},
+        "--protocol",
+        "clean",
+    )
+    ds = load(tmp_path / "scored")
+    assert ds["qid"] == ["a"] and summary["questions"] == 1 and all(is_clean(x) for x in ds["labels"])
