@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,13 +108,18 @@ def build_index(
     seed: int = 0,
     progress: bool = True,
 ) -> dict:
-    """Build ``out`` from every document of ``corpus`` encoded by the twin's document tower; returns meta."""
+    """Build ``out`` from every document of ``corpus`` encoded by the twin's document tower.
+
+    Returns the meta written to ``meta.json`` plus ``timings`` (seconds spent loading the model, encoding
+    and spilling, training and filling the index, writing), which are not written.
+    """
     from tqdm.auto import tqdm
 
     from twin.modeling import TwinModel, fingerprint
 
     model_dir, corpus, out = Path(model_dir), Path(corpus), Path(out)
     kind = corpus_kind(corpus)
+    clock = [time.perf_counter()]
     model = TwinModel.from_pretrained(model_dir)
     if not model.crossing.inner_product:
         raise ValueError(
@@ -122,6 +128,7 @@ def build_index(
         )
     index = new_index(model.dim, spec)  # validates the spec before any encoding
     fp = fingerprint(model_dir)
+    clock.append(time.perf_counter())
     key = hashlib.sha256(
         f"{fp}|{_corpus_key(corpus)}|{model.config.max_length}|{chunk_size}".encode()
     ).hexdigest()
@@ -134,6 +141,7 @@ def build_index(
     except DataError:
         shutil.rmtree(work, ignore_errors=True)  # bad input: resuming cannot fix it, leave nothing behind
         raise
+    clock.append(time.perf_counter())
     vectors = [np.load(work / f"{n:06d}.npy", mmap_mode="r") for n in range(chunks)]
 
     # 2. train on a seeded sample if the index type needs it, then add chunk by chunk
@@ -157,6 +165,8 @@ def build_index(
     for v in tqdm(vectors, desc="index", unit="chunk", disable=not progress):
         index.add(np.ascontiguousarray(v, dtype=np.float32))
 
+    clock.append(time.perf_counter())
+
     # 3. write index, ids and meta into a temporary folder, renamed into place last
     meta = {
         "fingerprint": fp,
@@ -172,9 +182,14 @@ def build_index(
         "max_length": model.config.max_length,
     }
     _write(index, work, chunks, meta, out)
+    clock.append(time.perf_counter())
     shutil.rmtree(work, ignore_errors=True)
     logger.info("indexed %d documents (%s, dim %d) into %s", count, spec, model.dim, out)
-    return meta
+    steps = ("load", "encode", "index", "write")
+    return {
+        **meta,
+        "timings": {f"{k}_seconds": b - a for k, a, b in zip(steps, clock[:-1], clock[1:], strict=True)},
+    }
 
 
 def _write(index, work: Path, chunks: int, meta: dict, out: Path) -> None:
