@@ -1,10 +1,15 @@
 # Every target builds .venv from scratch when it is missing; nothing is assumed installed.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# file targets made by pattern rules are results, not intermediates: never delete them
+.SECONDARY:
+.DELETE_ON_ERROR:
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 
-.PHONY: install test lint format demo demo-run wikiqa clean
+.PHONY: install test lint format demo demo-run clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,35 +75,120 @@ demo-run: install
 	$(PY) -m cerberus.bench --data $(DEMO)/data/test_scored --student $(DEMO)/student/model \
 	  --report $(DEMO)/eval/report.json --out $(DEMO)/bench --max_length 96
 
-# ---- CERBERUS on the full WikiQA corpus (not in CI; about an hour on 2 CPU cores) -------------------------
-# The averaged-KD and labels-only baselines are the same student.yaml with the overrides it lists.
+# ---- Results on the full WikiQA corpus: `make bench` (not in CI; about 90 minutes on 2 CPU cores) ----------
+# Every stage is a file target: a re-run after an interruption or a change redoes only what is out of date
+# (training resumes from its checkpoints; teacher_scores reuses fingerprinted scores). Stage 1 fine-tunes and
+# scores the five teacher candidates and chooses the ensemble on dev; stage 2 (a sub-make, which reads the
+# chosen members) trains the students and the twin, predicts, evaluates, times and writes docs/RESULTS.md.
 WIKIQA ?= ../shared/data/wikiqa
 WQ     ?= runs/wikiqa
-STUDENT_RUNS := cerberus cerberus.minilm_ce cerberus.minilm_bi cerberus.mpnet_bi \
-	kd_minilm_ce kd_minilm_bi kd_mpnet_bi
+CE_TEACHERS := minilm_ce sre_ce mpnet_ce
+CANDIDATES  := $(CE_TEACHERS) minilm_bi mpnet_bi
+ENCODER_minilm_ce := minilm-l6
+ENCODER_sre_ce    := sre-minilm-l6
+ENCODER_mpnet_ce  := mpnet-base
+TEACHER_ARGS_mpnet_ce := --body_layers 11 --max_negatives 4 --deepspeed_config configs/wikiqa/ds_teacher_base.json
+STUDENT_LAYERS := 6
+KD_BODY        := $(shell echo $$(( $(STUDENT_LAYERS) - 1 )))
+empty :=
+space := $(empty) $(empty)
+# read when a recipe or stage 2 uses them, after stage 1 wrote them
+MEMBERS      = $(shell cat $(WQ)/select/members.txt 2>/dev/null)
+TWIN_TEACHER = $(shell cat $(WQ)/select/twin_teacher.txt 2>/dev/null)
+KD_STUDENTS  = $(addprefix kd_,$(MEMBERS)) kd_avg labels_only
+STUDENT_ARGS_cerberus    = --heads $(MEMBERS) --body_layers $(shell echo $$(( $(STUDENT_LAYERS) - $(words $(MEMBERS)) )))
+STUDENT_ARGS_kd_avg      = --heads kd_avg=$(subst $(space),+,$(MEMBERS)) --body_layers $(KD_BODY)
+STUDENT_ARGS_labels_only = --heads labels_only --alpha 1 --body_layers $(KD_BODY)
+TEACHER_MODELS := $(foreach t,$(CE_TEACHERS),$(WQ)/teachers/$(t)/model/model.safetensors)
 
-wikiqa: install
-	$(PY) -m data_prep.pretrained --names minilm-l6 mpnet-base
-	for split in train dev test; do \
-	  $(PY) -m data_prep.convert --source wikiqa --input $(WIKIQA)/WikiQA-$$split.tsv --output $(WQ)/data/$$split || exit 1; \
-	done
-	$(PY) cerberus/train.py --config configs/demo/teacher.yaml --model $(AS2_MODELS)/minilm-l6 --heads minilm_ce \
-	  --train_data $(WQ)/data/train --epochs 1 --output_dir $(WQ)/teachers/minilm_ce
-	$(PY) -m data_prep.teacher_scores --config configs/wikiqa/teachers_train.yaml
-	$(PY) -m data_prep.teacher_scores --config configs/wikiqa/teachers_test.yaml
-	$(PY) -m as2.fuse --run $(WQ)/runs/minilm_ce.trec $(WQ)/runs/minilm_bi.trec $(WQ)/runs/mpnet_bi.trec \
-	  --name ensemble --out $(WQ)/runs/ensemble.trec
-	$(PY) cerberus/train.py --config configs/wikiqa/student.yaml --model $(AS2_MODELS)/minilm-l6 --output_dir $(WQ)/students/cerberus
-	for t in minilm_ce minilm_bi mpnet_bi; do \
-	  $(PY) cerberus/train.py --config configs/wikiqa/student.yaml --model $(AS2_MODELS)/minilm-l6 --heads $$t \
-	    --body_layers 5 --output_dir $(WQ)/students/kd_$$t || exit 1; \
-	done
-	for s in cerberus kd_minilm_ce kd_minilm_bi kd_mpnet_bi; do \
-	  $(PY) -m cerberus.predict --model $(WQ)/students/$$s/model --data $(WQ)/data/test --out $(WQ)/runs \
-	    --name $$s --max_length 96 || exit 1; \
-	done
-	$(PY) -m as2.evaluate --data $(WQ)/data/test --out $(WQ)/eval \
-	  --run $(WQ)/runs/minilm_ce.trec $(WQ)/runs/minilm_bi.trec $(WQ)/runs/mpnet_bi.trec $(WQ)/runs/ensemble.trec \
-	  $(addprefix $(WQ)/runs/,$(addsuffix .trec,$(STUDENT_RUNS)))
-	$(PY) -m cerberus.bench --data $(WQ)/data/test_scored --student $(WQ)/students/cerberus/model \
-	  --report $(WQ)/eval/report.json --out $(WQ)/bench --max_length 96
+.PHONY: bench bench-teachers bench-students
+bench: install
+	@start=$$(date +%s); \
+	$(PY) -m data_prep.pretrained --names minilm-l6 sre-minilm-l6 mpnet-base && \
+	$(MAKE) --no-print-directory bench-teachers && $(MAKE) --no-print-directory bench-students && \
+	echo "bench finished in $$(( $$(date +%s) - start )) s"
+
+bench-teachers: $(WQ)/select/members.txt $(WQ)/select/twin_teacher.txt
+
+$(WQ)/data/%/as2.json: $(WIKIQA)/WikiQA-%.tsv | install
+	$(PY) -m data_prep.convert --source wikiqa --input $< --output $(@D)
+
+$(WQ)/teachers/%/model/model.safetensors: configs/wikiqa/teacher.yaml $(WQ)/data/train/as2.json
+	$(PY) cerberus/train.py --config $< --model $(AS2_MODELS)/$(ENCODER_$*) --heads $* \
+	  --output_dir $(WQ)/teachers/$* $(TEACHER_ARGS_$*)
+
+$(WQ)/data/%_scored/as2.json: configs/wikiqa/teachers_%.yaml $(WQ)/data/%/as2.json $(TEACHER_MODELS)
+	$(PY) -m data_prep.teacher_scores --config $<
+
+$(WQ)/select/members.txt: $(WQ)/data/dev_scored/as2.json $(WQ)/data/test_scored/as2.json $(WQ)/data/train_scored/as2.json
+	mkdir -p $(@D)
+	$(PY) -m as2.select --data $(WQ)/data/dev --out $(WQ)/select/ensemble.json \
+	  --run $(foreach t,$(CANDIDATES),$(WQ)/runs_dev/$(t).trec) | tail -1 > $@.tmp && mv $@.tmp $@
+
+$(WQ)/select/twin_teacher.txt: $(WQ)/data/dev_scored/as2.json
+	mkdir -p $(@D)
+	$(PY) -m as2.select --data $(WQ)/data/dev --out $(WQ)/select/twin_teacher.json --min_members 1 \
+	  --max_members 1 --run $(foreach t,$(CE_TEACHERS),$(WQ)/runs_dev/$(t).trec) | tail -1 > $@.tmp && mv $@.tmp $@
+
+# -- stage 2: everything downstream of the chosen members
+PRED := $(WQ)/pred
+STUDENTS = cerberus $(KD_STUDENTS)
+TEST_RUNS = $(foreach t,$(CANDIDATES),$(WQ)/runs/$(t).trec) $(WQ)/runs/ensemble.trec \
+	$(foreach s,$(STUDENTS),$(PRED)/$(s).trec) $(foreach m,$(MEMBERS),$(PRED)/cerberus.$(m).trec) \
+	$(PRED)/twin.trec $(PRED)/cascade.trec
+SELECTED := $(WQ)/select/members.txt
+
+bench-students: docs/RESULTS.md
+
+$(WQ)/runs/ensemble.trec: $(SELECTED) $(WQ)/data/test_scored/as2.json
+	$(PY) -m as2.fuse --run $(foreach m,$(MEMBERS),$(WQ)/runs/$(m).trec) --name ensemble --out $@
+
+$(WQ)/students/%/model/model.safetensors: configs/wikiqa/student.yaml $(WQ)/data/train_scored/as2.json $(SELECTED)
+	OMP_NUM_THREADS=2 $(VENV)/bin/deepspeed cerberus/train.py --config $< --model $(AS2_MODELS)/minilm-l6 \
+	  --output_dir $(WQ)/students/$* $(or $(STUDENT_ARGS_$*),--heads $(*:kd_%=%) --body_layers $(KD_BODY))
+
+$(PRED)/%.trec: $(WQ)/students/%/model/model.safetensors $(WQ)/data/test/as2.json
+	$(PY) -m cerberus.predict --model $(<D) --data $(WQ)/data/test --out $(PRED) --name $* --max_length 96 --bf16
+
+$(PRED)/cerberus.%.trec: $(PRED)/cerberus.trec ;
+
+$(WQ)/twin/model/model.safetensors: configs/wikiqa/twin.yaml $(WQ)/data/train_scored/as2.json $(WQ)/select/twin_teacher.txt
+	OMP_NUM_THREADS=2 $(VENV)/bin/deepspeed twin/train.py --config $< --model $(AS2_MODELS)/minilm-l6 \
+	  --teacher $(TWIN_TEACHER) --output_dir $(WQ)/twin
+
+$(PRED)/twin.trec: $(WQ)/twin/model/model.safetensors $(WQ)/data/test/as2.json
+	$(PY) -m twin.search --model $(<D) --data $(WQ)/data/test --out $(PRED) --name twin
+	$(PY) -m twin.search --model $(<D) --data $(WQ)/data/test --out $(PRED) --name twin_top5 --k 5
+
+$(WQ)/twin/index/meta.json: $(WQ)/twin/model/model.safetensors $(WQ)/data/test/as2.json
+	$(PY) -m twin.index --model $(<D) --corpus $(WQ)/data/test --out $(@D) --spec Flat
+
+$(PRED)/twin_retrieve.trec: $(WQ)/twin/index/meta.json
+	$(PY) -m twin.search --model $(WQ)/twin/model --data $(WQ)/data/test --out $(PRED) --name twin_retrieve \
+	  --mode retrieve --index $(<D) --k 100
+
+# the cascade: the twin's top 5 per question re-ranked by the CERBERUS student
+$(PRED)/cascade.trec: $(PRED)/twin.trec $(WQ)/students/cerberus/model/model.safetensors
+	$(PY) -m cerberus.predict --model $(WQ)/students/cerberus/model --data $(WQ)/data/test --out $(PRED)/cascade \
+	  --candidates $(PRED)/twin_top5.trec --name cascade --max_length 96 --bf16
+	cp $(PRED)/cascade/cascade.trec $@
+
+$(WQ)/eval/report.json: $(TEST_RUNS)
+	$(PY) -m as2.evaluate --data $(WQ)/data/test --out $(@D) --run $^
+
+$(WQ)/eval_retrieve/report.json: $(PRED)/twin_retrieve.trec
+	$(PY) -m as2.evaluate --data $(WQ)/data/test --out $(@D) --run $^ --allow_missing
+
+$(WQ)/bench/bench.json: $(WQ)/eval/report.json
+	$(PY) -m cerberus.bench --data $(WQ)/data/test_scored --report $< --out $(@D) --max_length 96 \
+	  --ensemble $(MEMBERS) --student $(WQ)/students/cerberus/model \
+	  --students $(foreach s,$(KD_STUDENTS),$(s)=$(WQ)/students/$(s)/model)
+
+$(WQ)/twin_bench/bench.json: $(WQ)/twin/model/model.safetensors $(WQ)/data/test/as2.json
+	$(PY) -m twin.bench --model $(WQ)/twin/model --encoder $(AS2_MODELS)/$(ENCODER_$(TWIN_TEACHER)) --data $(WQ)/data/test \
+	  --out $(@D) --corpus_size 20000 --queries 200
+
+docs/RESULTS.md: $(WQ)/bench/bench.json $(WQ)/twin_bench/bench.json $(WQ)/eval_retrieve/report.json
+	$(PY) -m as2.results --report $(WQ)/eval/report.json --bench $(WQ)/bench/bench.json \
+	  --twin_bench $(WQ)/twin_bench/bench.json --retrieval $(WQ)/eval_retrieve/report.json \
+	  --selection $(WQ)/select/ensemble.json --twin_teacher $(TWIN_TEACHER) --out docs

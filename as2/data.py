@@ -137,6 +137,33 @@ def apply_protocol(questions: Iterable[Question], protocol: str) -> list[Questio
     return questions if protocol == "raw" else [q for q in questions if is_clean(q.labels)]
 
 
+def sample_negatives(ds, max_negatives: int, seed: int = 0):
+    """Keep every positive and at most ``max_negatives`` negatives of each question (a seeded choice).
+
+    A training-cost knob for large teachers: the kept candidates stay in their input order, and every list
+    column (ids, texts, labels, teacher scores) is cut alike. The choice depends on ``seed`` and the qid
+    only, so it is the same on every rank and in every run.
+    """
+    import hashlib
+
+    import numpy as np
+
+    if max_negatives < 1:
+        raise ValueError(f"max_negatives must be >= 1, got {max_negatives}")
+    columns = ["cids", "candidates", "labels", *teacher_names(ds.column_names)]
+
+    def cut(row):
+        negatives = [i for i, y in enumerate(row["labels"]) if y == 0]
+        if len(negatives) <= max_negatives:
+            return row
+        key = int.from_bytes(hashlib.sha256(f"{seed}/{row['qid']}".encode()).digest()[:8], "little")
+        drop = set(np.random.default_rng(key).permutation(negatives)[max_negatives:].tolist())
+        keep = [i for i in range(len(row["labels"])) if i not in drop]
+        return {c: [row[c][i] for i in keep] for c in columns}
+
+    return ds.map(cut, desc=f"sampling <= {max_negatives} negatives per question")
+
+
 def statistics(questions: Sequence[Question]) -> dict[str, int]:
     """The counts published for AS2 corpora (questions, pairs, positives, and the same for ``clean``)."""
     clean = [q for q in questions if is_clean(q.labels)]

@@ -10,11 +10,15 @@ computing the loss of one micro-batch; this module owns the rest:
 - checkpoints with ``engine.save_checkpoint`` every ``save_steps`` optimizer steps, and resume from the
   latest one: the epoch's data order is a function of ``(seed, epoch)`` and the RNG state travels in the
   checkpoint, so an interrupted-and-resumed run ends with the same weights as an uninterrupted one;
+- stale runs: :func:`start_run` keeps an output folder's checkpoints only while the run's config and
+  training data are the ones they were made with; otherwise training starts over (a re-run after a change
+  redoes what changed, a re-run after an interruption continues);
 - logging: per-step losses to ``train_log.jsonl`` and the console, on rank 0 only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -87,6 +91,63 @@ def fill_ds_config(cfg: dict[str, Any], total_steps: int) -> dict[str, Any]:
     if sched is not None and sched.get("warmup_num_steps") == "auto":
         sched["warmup_num_steps"] = max(1, total_steps // 10)
     return cfg
+
+
+# Fields that do not change what a run computes: changing them keeps the checkpoints.
+VOLATILE_FIELDS = ("output_dir", "log_steps", "save_steps", "local_rank")
+
+
+def run_key(cfg: Any, data_dirs: Iterable[str | os.PathLike]) -> dict[str, Any]:
+    """What a run's checkpoints depend on: its config and the saved state of its training data."""
+    from as2.config import to_dict
+
+    config = {k: v for k, v in to_dict(cfg).items() if k not in VOLATILE_FIELDS}
+    data = {}
+    for d in data_dirs:
+        h = hashlib.sha256()
+        for name in ("state.json", "as2.json", "dataset_dict.json"):
+            f = Path(d) / name
+            if f.is_file():
+                h.update(name.encode() + f.read_bytes())
+        data[str(d)] = h.hexdigest()
+    return {"config": config, "data": data}
+
+
+def start_run(
+    cfg: Any, out_dir: str | os.PathLike, rank: int, data_dirs: Iterable[str | os.PathLike]
+) -> None:
+    """Write the resolved config beside the outputs; drop checkpoints made by another config or data.
+
+    Rank 0 decides and writes; every rank waits for it before it looks for a checkpoint to resume.
+    """
+    from as2.config import save_resolved, write_json
+
+    out = Path(out_dir)
+    if rank == 0:
+        key = run_key(cfg, data_dirs)
+        key_file = out / "run_key.json"
+        old = json.loads(key_file.read_text()) if key_file.is_file() else None
+        if old is None and (out / "config.yaml").is_file():
+            # a run from before keys: keep it if its config agrees (fields added since keep their defaults)
+            import yaml
+
+            saved = yaml.safe_load((out / "config.yaml").read_text()) or {}
+            agree = all(key["config"].get(k) == v for k, v in saved.items() if k not in VOLATILE_FIELDS)
+            if agree:
+                old = key
+        if old != key and (out / CHECKPOINTS).exists():
+            changed = sorted(
+                {k for k in key["config"] if key["config"][k] != (old or {}).get("config", {}).get(k)}
+                | ({"training data"} if key["data"] != (old or {}).get("data") else set())
+            )
+            logger.warning("%s: %s changed since its checkpoints were made: starting over", out, changed)
+            for stale in (CHECKPOINTS, "model", "train_log.jsonl"):
+                path = out / stale
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        save_resolved(cfg, out)
+        write_json(key_file, key)
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
 
 
 def build_engine(model: torch.nn.Module, ds_config: dict[str, Any]):

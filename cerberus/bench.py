@@ -34,6 +34,12 @@ class BenchConfig:
     student: str = field(default="", metadata={"help": "saved student folder"})
     student_name: str = field(default="cerberus", metadata={"help": "row name of the student (its run name)"})
     ensemble_name: str = field(default="ensemble", metadata={"help": "row name of the teacher ensemble"})
+    ensemble: list[str] = field(
+        default_factory=list, metadata={"help": "the ensemble's members (default: every timed teacher)"}
+    )
+    students: list[str] = field(
+        default_factory=list, metadata={"help": "more students to time, as NAME=FOLDER (baselines)"}
+    )
     out: str = field(default="", metadata={"help": "output folder for bench.json and bench.md"})
     report: str = field(default="", metadata={"help": "as2.evaluate report.json to join metrics from"})
     pairs: int = field(default=64, metadata={"help": "pairs timed at batch 32 (batch 1 times 16 of them)"})
@@ -43,6 +49,9 @@ class BenchConfig:
     def __post_init__(self):
         if not self.data or not self.out:
             raise ValueError("data and out are required")
+        for spec in self.students:
+            if "=" not in spec:
+                raise ValueError(f"students: expected NAME=FOLDER, got {spec!r}")
         if self.pairs < 32:
             raise ValueError(f"pairs must be >= 32 to time batch 32, got {self.pairs}")
 
@@ -129,25 +138,30 @@ def main(argv: list[str] | None = None) -> dict:
         rows[name] = measure(
             {"kind": t["kind"], "path": t["path"]}, questions, candidates, t.get("max_length", cfg.max_length)
         )
-    if len(rows) > 1:
-        keys = [k for k in next(iter(rows.values())) if k.startswith(("params", "ms_"))]
-        ens = {k: sum(r[k] for r in rows.values()) for k in keys}
+    members = cfg.ensemble or list(rows)
+    unknown = [m for m in members if m not in rows]
+    if unknown:
+        raise ValueError(f"ensemble members {unknown} are not timed teachers of {cfg.data} ({list(rows)})")
+    if len(members) > 1:
+        keys = [k for k in rows[members[0]] if k.startswith(("params", "ms_"))]
+        ens = {k: sum(rows[m][k] for m in members) for k in keys}
         ens.update({k.replace("ms_per_pair", "pairs_per_s"): 1000 / ens[k] for k in keys if "b32" in k})
-        rows[cfg.ensemble_name] = ens
-    if cfg.student:
-        logger.info("timing student %s", cfg.student)
-        rows[cfg.student_name] = measure(
-            {"kind": "cerberus", "path": cfg.student}, questions, candidates, cfg.max_length
-        )
+        rows[cfg.ensemble_name] = {**ens, "members": members}
+    students = ([(cfg.student_name, cfg.student)] if cfg.student else []) + [
+        tuple(s.split("=", 1)) for s in cfg.students
+    ]
+    for name, path in students:
+        logger.info("timing student %s (%s)", name, path)
+        rows[name] = measure({"kind": "cerberus", "path": path}, questions, candidates, cfg.max_length)
 
     # 3. join accuracy from the evaluation report, write and print
     if cfg.report:
         report = json.loads(Path(cfg.report).read_text())
-        if cfg.student:  # the student's heads, in the report as <student>.<head>, listed before it
-            heads = [n for n in report.get("runs", {}) if n.startswith(f"{cfg.student_name}.")]
-            student_row = rows.pop(cfg.student_name)
+        for name, _ in students:  # a student's heads, in the report as <student>.<head>, listed before it
+            heads = [n for n in report.get("runs", {}) if n.startswith(f"{name}.")]
+            student_row = rows.pop(name)
             rows.update({h: {} for h in heads})
-            rows[cfg.student_name] = student_row
+            rows[name] = student_row
         for name, r in rows.items():
             r.update({m: report["runs"][name][m] for m in METRICS if name in report.get("runs", {})})
     result = {

@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 from as2 import batching, engine
-from as2.config import ConfigError, cli, parse, save_resolved, setup_logging, write_json
-from as2.data import PROTOCOLS, DataError, is_clean, load, replace_dir, teacher_names
+from as2.config import ConfigError, cli, parse, setup_logging, write_json
+from as2.data import PROTOCOLS, DataError, is_clean, load, replace_dir, sample_negatives, teacher_names
 from cerberus.collate import GroupCollator, scatter
 from cerberus.losses import KINDS, MultiHeadDistillLoss
 from cerberus.modeling import COMBINE_MODES, POOLING_MODES, CerberusStudent, StudentConfig
@@ -55,6 +55,9 @@ class TrainConfig:
         default="zscore", metadata={"help": "teacher scores: zscore (per teacher) or none"}
     )
     protocol: str = field(default="raw", metadata={"help": f"training questions: {PROTOCOLS}"})
+    max_negatives: int = field(
+        default=0, metadata={"help": "keep at most N negatives per question, a seeded choice (0: all)"}
+    )
     max_length: int = field(default=128, metadata={"help": "tokens per (question, candidate) pair"})
     max_candidates: int = field(default=16, metadata={"help": "candidates per training group"})
     epochs: int = field(default=1, metadata={"help": "passes over the training groups"})
@@ -77,6 +80,8 @@ class TrainConfig:
             )
         if not self.heads:
             raise ValueError("heads: give at least one head name")
+        if self.max_negatives < 0:
+            raise ValueError(f"max_negatives must be >= 0, got {self.max_negatives}")
         if self.teacher_norm not in ("zscore", "none"):
             raise ValueError(f"teacher_norm must be zscore or none, got {self.teacher_norm!r}")
         if self.protocol not in PROTOCOLS:
@@ -111,13 +116,14 @@ def main(argv: list[str] | None = None) -> dict:
     setup_logging(rank)
     engine.seed_everything(cfg.seed)
     out = Path(cfg.output_dir)
-    if rank == 0:
-        save_resolved(cfg, out)
+    engine.start_run(cfg, out, rank, [cfg.train_data])
 
     # 1. data: training questions and, unless labels alone teach, the teacher columns each head needs
     ds = load(cfg.train_data)
     if cfg.protocol == "clean":
         ds = ds.filter(lambda row: is_clean(row["labels"]))
+    if cfg.max_negatives:
+        ds = sample_negatives(ds, cfg.max_negatives, cfg.seed)
     columns = cfg.head_teachers() if cfg.alpha < 1 else None
     if columns:
         have = teacher_names(ds.column_names)

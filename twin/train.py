@@ -1,6 +1,6 @@
 """Distil a cross-encoder teacher's precomputed scores into TwinBERT twin encoders, with DeepSpeed.
 
-    deepspeed twin/train.py --config configs/twin_wikiqa.yaml
+    deepspeed twin/train.py --config configs/wikiqa/twin.yaml
     deepspeed --num_accelerators 2 twin/train.py --config ...          # 2 CPU ranks over gloo
     python twin/train.py --config ... --max_steps 10                    # one process, no launcher
 
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from as2 import batching, engine
-from as2.config import cli, parse, save_resolved, setup_logging, write_json
+from as2.config import cli, parse, setup_logging, write_json
 from as2.data import PROTOCOLS, DataError, is_clean, load, replace_dir, teacher_names
 from twin.collate import TwinCollator
 from twin.losses import KINDS, TwinDistillLoss
@@ -34,7 +34,7 @@ logger = logging.getLogger("twin.train")
 class TrainConfig:
     train_data: str = field(default="", metadata={"help": "converted split with the teacher's score column"})
     output_dir: str = field(default="", metadata={"help": "folder for checkpoints, model/, logs"})
-    deepspeed_config: str = field(default="configs/twin_ds_cpu.json", metadata={"help": "DeepSpeed JSON"})
+    deepspeed_config: str = field(default="configs/ds_twin_cpu.json", metadata={"help": "DeepSpeed JSON"})
     model: str = field(default="", metadata={"help": "query-tower encoder (hub name, HF or ST folder)"})
     doc_model: str = field(
         default="", metadata={"help": "document-tower encoder if not shared (default: model)"}
@@ -78,8 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     setup_logging(rank)
     engine.seed_everything(cfg.seed)
     out = Path(cfg.output_dir)
-    if rank == 0:
-        save_resolved(cfg, out)
+    engine.start_run(cfg, out, rank, [cfg.train_data])
 
     # 1. data: training questions and the teacher's column
     ds = load(cfg.train_data)

@@ -139,3 +139,26 @@ def test_save_refuses_invalid_data_and_writes_nothing(tmp_path):
 def test_load_rejects_a_folder_that_is_not_a_split(tmp_path):
     with pytest.raises(DataError, match="not a converted AS2 split"):
         load(tmp_path)
+
+
+def test_sample_negatives_keeps_positives_order_and_aligned_columns(tmp_path):
+    from as2.data import sample_negatives
+
+    q = question("q1", labels=[0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])
+    q.scores["t"] = [float(i) for i in range(12)]  # score = original position, to check the alignment
+    short = question("q2", labels=[1, 0])
+    save([q, short], tmp_path / "d")
+    ds = load(tmp_path / "d")
+    a = sample_negatives(ds, 3, seed=0)
+    row = a[0]
+    assert sorted(row["labels"]) == [0, 0, 0, 1, 1]
+    kept = [int(s) for s in row["t"]]
+    assert kept == sorted(kept) and {1, 7} <= set(kept)  # input order, both positives
+    assert row["cids"] == [f"q1-{i}" for i in kept] and row["candidates"] == [
+        f"candidate {i} ." for i in kept
+    ]
+    assert a[1] == ds[1]  # fewer negatives than the cap: unchanged
+    assert sample_negatives(ds, 3, seed=0)[0] == row  # seeded
+    assert sample_negatives(ds, 3, seed=1)[0]["cids"] != row["cids"]  # another seed, another sample
+    with pytest.raises(ValueError, match="max_negatives"):
+        sample_negatives(ds, 0)

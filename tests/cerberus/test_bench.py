@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from as2 import evaluate
@@ -86,3 +87,14 @@ def test_bench_rows_costs_and_metrics(tiny_bert, tiny_split, tmp_path):
     table = (tmp_path / "bench" / "bench.md").read_text()
     assert table.splitlines()[0].startswith("| system | precision@1 | map | mrr |")
     assert len(table.splitlines()) == 2 + len(rows)
+
+    # the ensemble of chosen members only, and more students (baselines) timed beside the first
+    base = ["--data", str(tmp_path / "scored"), "--out", str(tmp_path / "bench2"), "--pairs", "32"]
+    more = bench.main([*base, "--ensemble", "a", "b", "--students", f"kd_a={t1}", "--max_length", "32"])
+    assert list(more["systems"]) == ["a", "b", "ensemble", "kd_a"]
+    assert more["systems"]["ensemble"]["members"] == ["a", "b"]
+    assert more["systems"]["kd_a"]["params"] == rows["a"]["params"]
+    with pytest.raises(ValueError, match=r"ensemble members \['c'\]"):
+        bench.main([*base, "--ensemble", "a", "c"])
+    with pytest.raises(ValueError, match="NAME=FOLDER"):
+        bench.main([*base, "--students", str(t1)])

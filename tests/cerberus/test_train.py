@@ -190,3 +190,24 @@ def test_config_errors(tiny_split, encoder, tmp_path):
         train.main(args(tiny_split, None, tmp_path / "run"))
     with pytest.raises(DataError, match="not a converted AS2 split"):
         train.main(args(tmp_path / "missing", encoder, tmp_path / "run"))
+
+
+def test_a_changed_config_starts_over_and_a_volatile_one_resumes(tiny_split, encoder, tmp_path):
+    ds = ds_json(tmp_path / "ds.json")
+    out = tmp_path / "run"
+    first = train.main(args(tiny_split, encoder, out, ds, epochs=1))
+    assert first["global_step"] == 3 and len(read_log(out)) == 3
+    # log_steps changes nothing the run computes: the finished run is kept (no step is trained again)
+    again = train.main(args(tiny_split, encoder, out, ds, epochs=1, log_steps=2))
+    assert again["global_step"] == 3 and len(read_log(out)) == 3
+    # a new loss weight makes the checkpoints stale: training starts from step 1 and the log anew
+    other = train.main(args(tiny_split, encoder, out, ds, epochs=1, alpha=0.5))
+    assert other["global_step"] == 3 and [r["step"] for r in read_log(out)] == [1, 2, 3]
+    assert json.loads((out / "run_key.json").read_text())["config"]["alpha"] == 0.5
+
+
+def test_max_negatives_trains_on_a_seeded_sample(tiny_split, encoder, tmp_path):
+    summary = train.main(args(tiny_split, encoder, tmp_path / "run", epochs=1, max_negatives=1))
+    assert summary["global_step"] >= 1
+    with pytest.raises(ValueError, match="max_negatives"):
+        train.TrainConfig(train_data="x", output_dir="y", model="m", heads=["t1"], max_negatives=-1)

@@ -1,0 +1,324 @@
+"""The results page: one table (accuracy, significance against the ensemble, cost) and an accuracy-latency plot.
+
+    python -m as2.results --report runs/wikiqa/eval/report.json --bench runs/wikiqa/bench/bench.json \\
+        [--twin_bench runs/wikiqa/twin_bench/bench.json] [--retrieval runs/wikiqa/eval_retrieve/report.json] \\
+        [--selection runs/wikiqa/select/ensemble.json] --out docs
+
+Reads only JSON written by earlier stages (``as2.evaluate``'s report, ``cerberus.bench``, ``twin.bench``,
+``as2.select``), copies each into ``OUT/results/`` and writes ``OUT/RESULTS.md`` and
+``OUT/accuracy_latency.png``. Re-running it on the copies regenerates the page without any training:
+``python -m as2.results --report docs/results/report.json --bench docs/results/bench.json ... --out docs``.
+A ``## Discussion`` section already in ``OUT/RESULTS.md`` (written by hand) is kept as it is.
+
+Row names follow the pipeline's run names: the teacher candidates (``as2.select``'s candidates, members
+marked), ``ensemble``, ``cerberus`` and its heads ``cerberus.<teacher>``, single-teacher KD students
+``kd_<teacher>``, ``kd_avg``, ``labels_only``, ``twin`` and ``cascade``. A mark after a metric says the
+system differs from the ensemble with p <= ``max_p`` (ranx's paired test of the report): ▲ better, ▼ worse.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from as2.config import atomic_write_text, cli, parse, setup_logging
+
+METRICS = ("precision@1", "map", "mrr")
+COSTS = (
+    "params",
+    "ms_per_pair_b1_fp32",
+    "ms_per_pair_b32_fp32",
+    "ms_per_pair_b32_bf16",
+    "pairs_per_s_b32_bf16",
+)
+LIBRARIES = ("torch", "transformers", "datasets", "deepspeed", "sentence_transformers", "faiss", "ranx")
+DISCUSSION = "## Discussion"
+
+
+@dataclass
+class ResultsConfig:
+    report: str = field(default="", metadata={"help": "as2.evaluate report.json of the test split"})
+    bench: str = field(default="", metadata={"help": "cerberus.bench bench.json"})
+    twin_bench: str = field(default="", metadata={"help": "twin.bench bench.json"})
+    retrieval: str = field(default="", metadata={"help": "as2.evaluate report.json of the twin's retrieval"})
+    selection: str = field(
+        default="", metadata={"help": "as2.select JSON: the ensemble's candidates, members"}
+    )
+    out: str = field(default="docs", metadata={"help": "folder for RESULTS.md, the plot and results/"})
+    ensemble: str = field(default="ensemble", metadata={"help": "row the significance marks compare with"})
+    student: str = field(default="cerberus", metadata={"help": "the CERBERUS student's row"})
+    twin: str = field(default="twin", metadata={"help": "the twin's row"})
+    twin_teacher: str = field(
+        default="", metadata={"help": "the row of the teacher the twin was distilled from"}
+    )
+    command: str = field(default="make bench", metadata={"help": "the command that produced the inputs"})
+    max_p: float = field(default=0.05, metadata={"help": "p-value at or below which a difference is marked"})
+
+    def __post_init__(self):
+        if not self.report or not self.bench:
+            raise ValueError("report and bench are required")
+
+
+def read_json(path: str) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p} does not exist (run the stage that writes it first)")
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p}: not valid JSON ({e})") from e
+
+
+def role(name: str, candidates: list[str], members: list[str], student: str) -> str:
+    if name in members:
+        return "teacher, ensemble member"
+    if name in candidates:
+        return "teacher candidate"
+    if name.startswith(f"{student}."):
+        return "CERBERUS head"
+    return {
+        "ensemble": "teacher ensemble (score fusion)",
+        student: "CERBERUS student",
+        "kd_avg": "KD from the averaged teachers",
+        "labels_only": "student on labels only",
+        "twin": "twin encoder (re-ranking)",
+        "cascade": "twin top 5, re-ranked by CERBERUS",
+    }.get(name, "single-teacher KD student" if name.startswith("kd_") else "")
+
+
+def mark(report: dict, name: str, baseline: str, metric: str, max_p: float) -> str:
+    """▲ / ▼ when ``name`` is significantly better / worse than ``baseline`` on ``metric``."""
+    sig = report.get("significance", {})
+    p = sig.get(name, {}).get("comparisons", {}).get(baseline, {}).get(metric)
+    if name == baseline or p is None or p > max_p:
+        return ""
+    return "▲" if report["runs"][name][metric] > report["runs"][baseline][metric] else "▼"
+
+
+def table_rows(cfg: ResultsConfig, report: dict, bench: dict, selection: dict) -> list[dict]:
+    candidates = list(selection.get("candidates", {}))
+    members = selection.get("members", [])
+    costs = bench.get("systems", {})
+    names = list(report["runs"]) + [n for n in costs if n not in report["runs"]]
+    rows = []
+    for name in names:
+        row = {"system": name, "role": role(name, candidates, members, cfg.student)}
+        for m in METRICS:
+            if name in report["runs"]:
+                row[m] = report["runs"][name][m]
+                row[f"{m}_mark"] = mark(report, name, cfg.ensemble, m, cfg.max_p)
+        row.update({k: costs[name][k] for k in COSTS if k in costs.get(name, {})})
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    head = ["system", "role", "P@1", "MAP", "MRR", "params (M)", "ms/pair b1 fp32", "ms/pair b32 fp32",
+            "ms/pair b32 bf16", "pairs/s b32 bf16"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [f"`{r['system']}`", r["role"]]
+        cells += [f"{r[m]:.3f}{r[f'{m}_mark']}" if m in r else "" for m in METRICS]
+        for k in COSTS:
+            fmt = "{:.1f}" if k == "params" else "{:.0f}" if k.startswith("pairs") else "{:.2f}"
+            cells.append(fmt.format(r[k] / 1e6 if k == "params" else r[k]) if k in r else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def targets(cfg: ResultsConfig, rows: list[dict], twin_bench: dict) -> list[tuple[str, str, bool | None]]:
+    """(target, what was measured, met?) for each target the results page states."""
+    by = {r["system"]: r for r in rows}
+    s, e = by.get(cfg.student, {}), by.get(cfg.ensemble, {})
+    out = []
+    if "map" in s and "map" in e:
+        out.append(("student MAP >= ensemble MAP", f"{s['map']:.3f} vs {e['map']:.3f}", s["map"] >= e["map"]))
+    kd = {n: r["map"] for n, r in by.items() if n.startswith("kd_") and n != "kd_avg" and "map" in r}
+    if "map" in s and kd:
+        best = max(kd, key=kd.get)
+        out.append(
+            ("student MAP > every single-teacher KD student", f"{s['map']:.3f} vs best {best} {kd[best]:.3f}",
+             s["map"] > kd[best])
+        )  # fmt: skip
+    for k in ("ms_per_pair_b1_fp32", "ms_per_pair_b32_fp32", "ms_per_pair_b32_bf16"):
+        if k in s and k in e:
+            ratio = e[k] / s[k]
+            out.append((f"student >= 5x faster than the ensemble ({k})", f"{ratio:.1f}x", ratio >= 5))
+    if "params" in s and "params" in e:
+        frac = s["params"] / e["params"]
+        out.append(("student params <= 1/3 of the ensemble's", f"{frac:.3f}", frac <= 1 / 3))
+    twin = by.get(cfg.twin, {})
+    teacher = cfg.twin_teacher
+    if "map" in twin and teacher in by and "map" in by[teacher]:
+        ratio = twin["map"] / by[teacher]["map"]
+        out.append((f"twin MAP >= 90% of its teacher's ({teacher})", f"{100 * ratio:.1f}%", ratio >= 0.9))
+    if twin_bench.get("per_query"):
+        sp = twin_bench["per_query"]["speedup"]
+        out.append(("twin >= 20x cheaper per query than a cross-encoder", f"{sp:.1f}x", sp >= 20))
+    return out
+
+
+def plot(rows: list[dict], twin_bench: dict, path: Path, cost: str = "ms_per_pair_b32_bf16") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for r in rows:
+        if cost in r and "map" in r:
+            ax.scatter(r[cost], r["map"], s=40)
+            ax.annotate(
+                r["system"], (r[cost], r["map"]), textcoords="offset points", xytext=(5, 3), fontsize=8
+            )
+    twin = next((r for r in rows if r["system"] == "twin" and "map" in r), None)
+    if twin and twin_bench.get("per_query"):
+        pq = twin_bench["per_query"]
+        x = pq["twin_ms_per_query"] / pq["candidates_per_query"]
+        ax.scatter(x, twin["map"], marker="s", s=40, color="black")
+        ax.annotate("twin (ms/query / candidates)", (x, twin["map"]), textcoords="offset points",
+                    xytext=(5, -10), fontsize=8)  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel(f"{cost.replace('_', ' ')} (log scale)")
+    ax.set_ylabel("MAP (WikiQA clean test)")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def environment() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 2**20:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    versions = []
+    for lib in LIBRARIES:
+        dist = {"faiss": "faiss-cpu", "sentence_transformers": "sentence-transformers"}.get(lib, lib)
+        try:
+            versions.append(f"{lib} {version(dist)}")
+        except PackageNotFoundError:
+            continue
+    return [
+        f"Machine: {cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}; no GPU.",
+        f"Python {sys.version.split()[0]}; " + ", ".join(versions) + ".",
+    ]
+
+
+def twin_section(twin_bench: dict, retrieval: dict) -> list[str]:
+    lines = ["## Twin encoder: retrieval and index", ""]
+    if retrieval:
+        runs = retrieval["runs"]
+        for name, m in runs.items():
+            lines.append(
+                f"- Open retrieval (`{name}`, every test candidate in one Flat index, top 100, questions with "
+                f"no hit score 0): P@1 {m['precision@1']:.3f}, MAP {m['map']:.3f}, MRR {m['mrr']:.3f} on "
+                f"{retrieval['questions']} {retrieval['protocol']} questions."
+            )
+    pq = twin_bench.get("per_query")
+    if pq:
+        lines.append(
+            f"- Per query on {pq['queries']} test questions ({pq['candidates_per_query']:.1f} candidates each): "
+            f"twin {pq['twin_ms_per_query']:.2f} ms (encode the question, inner products with precomputed "
+            f"vectors) vs a cross-encoder of the same encoder {pq['cross_encoder_ms_per_query']:.1f} ms: "
+            f"{pq['speedup']:.1f}x cheaper."
+        )
+    build = twin_bench.get("index_build")
+    if build:
+        raw = twin_bench["raw_encoder"]
+        lines.append(
+            f"- Index build (`Flat`, {build['docs']} synthetic "
+            f"sentences): {build['docs_per_s_after_load']:.0f} docs/s vs {raw['docs_per_s']:.0f} docs/s for "
+            f"the raw document tower on the same texts: overhead {100 * build['overhead']:.1f}% "
+            f"({100 * build['overhead_with_load']:.1f}% counting model loading); peak RSS "
+            f"{build['peak_rss_mib']:.0f} MiB (index {build['index_mib']:.0f} MiB)."
+        )
+    big = twin_bench.get("index_build_rss")
+    if big:
+        lines.append(f"- Peak RSS building `Flat` over {big['docs']} synthetic sentences: "
+                     f"{big['peak_rss_mib']:.0f} MiB, of which the index {big['index_mib']:.0f} MiB.")  # fmt: skip
+    recall = twin_bench.get("recall@10")
+    if recall:
+        lines += ["", "| index | recall@10 vs Flat | ms/query | search params |", "|---|---|---|---|"]
+        for spec, r in recall.items():
+            lines.append(
+                f"| `{spec}` | {r['recall']:.3f} | {r['ms_per_query']:.3f} | {r.get('params', '')} |"
+            )
+    return [*lines, ""]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    cfg, _ = parse(ResultsConfig, argv, description=__doc__)
+    setup_logging()
+    out = Path(cfg.out)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    inputs = {"report": cfg.report, "bench": cfg.bench, "twin_bench": cfg.twin_bench,
+              "retrieval": cfg.retrieval, "selection": cfg.selection}  # fmt: skip
+    data = {k: read_json(v) if v else {} for k, v in inputs.items()}
+    for k, v in inputs.items():  # the JSON behind every number, beside the page
+        if v and Path(v).resolve() != (out / "results" / f"{k}.json").resolve():
+            shutil.copyfile(v, out / "results" / f"{k}.json")
+
+    report, bench, twin_bench = data["report"], data["bench"], data["twin_bench"]
+    rows = table_rows(cfg, report, bench, data["selection"])
+    checks = targets(cfg, rows, twin_bench)
+    plot(rows, twin_bench, out / "accuracy_latency.png")
+
+    sel = data["selection"]
+    lines = [
+        "# Results on WikiQA",
+        "",
+        f"Produced by `{cfg.command}` (the stages and their caching: the Makefile). Regenerate this page "
+        "from the JSON in [results/](results/) without training: `python -m as2.results --report "
+        "docs/results/report.json --bench docs/results/bench.json --twin_bench docs/results/twin_bench.json "
+        "--retrieval docs/results/retrieval.json --selection docs/results/selection.json --out docs`.",
+        "",
+        *environment(),
+        f"Costs: {bench.get('pairs')} real test pairs, {bench.get('threads')} torch threads, one process.",
+        "",
+        f"Evaluation: WikiQA test, protocol {report['protocol']} ({report['questions']} questions), ties "
+        f"{report['ties']}; ▲/▼: significantly better/worse than `{cfg.ensemble}` "
+        f"({report.get('stat_test', 'fisher')}, p <= {cfg.max_p}).",
+    ]
+    if sel:
+        lines.append(
+            f"Ensemble members chosen on dev by greedy forward selection on {sel['metric']} "
+            f"({sel.get('protocol', 'clean')} dev questions): {', '.join(f'`{m}`' for m in sel['members'])} "
+            f"(dev {sel['metric']} of the fused members {sel[sel['metric']]:.3f})."
+        )
+    lines += ["", markdown(rows), "![accuracy vs latency](accuracy_latency.png)", "", "## Targets", ""]
+    lines += ["| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {t} | {m} | {'yes' if ok else 'no'} |" for t, m, ok in checks]
+    lines += ["", *(twin_section(twin_bench, data["retrieval"]) if twin_bench or data["retrieval"] else [])]
+    page = out / "RESULTS.md"
+    kept = ""
+    if page.is_file() and DISCUSSION in page.read_text():
+        kept = page.read_text()[page.read_text().index(DISCUSSION) :]
+    atomic_write_text(page, "\n".join(lines) + ("\n" + kept if kept else ""))
+    result = {"rows": rows, "targets": [{"target": t, "measured": m, "met": ok} for t, m, ok in checks]}
+    atomic_write_text(out / "results" / "table.json", json.dumps(result, indent=2) + "\n")
+    print(markdown(rows))
+    return result
+
+
+if __name__ == "__main__":
+    cli(main)

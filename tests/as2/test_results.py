@@ -1,0 +1,89 @@
+"""as2.results: the results page from the stages' JSON: table, marks against the ensemble, targets, plot."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from as2 import results
+
+
+def _sig(p: dict[tuple[str, str], float], names: list[str]) -> dict:
+    return {
+        n: {"comparisons": {o: {"map": p.get((n, o), p.get((o, n), 1.0))} for o in names if o != n}}
+        for n in names
+    }
+
+
+def _inputs(tmp_path):
+    names = ["a_ce", "b_bi", "ensemble", "cerberus.a_ce", "cerberus.b_bi", "cerberus", "kd_a_ce", "twin"]
+    maps = [0.60, 0.70, 0.72, 0.71, 0.70, 0.78, 0.69, 0.66]
+    report = {
+        "protocol": "clean",
+        "ties": "pessimistic",
+        "questions": 237,
+        "stat_test": "fisher",
+        "runs": {
+            n: {"precision@1": m - 0.1, "map": m, "mrr": m + 0.01} for n, m in zip(names, maps, strict=True)
+        },
+        "significance": _sig({("cerberus", "ensemble"): 0.01, ("a_ce", "ensemble"): 0.001}, names),
+    }
+    cost = {"params": 22.7e6, "ms_per_pair_b1_fp32": 10.0, "ms_per_pair_b32_fp32": 8.0,
+            "ms_per_pair_b32_bf16": 4.0, "pairs_per_s_b32_bf16": 250.0}  # fmt: skip
+    systems = {"a_ce": cost, "b_bi": cost, "cerberus": {**cost, "params": 21.0e6}, "kd_a_ce": cost}
+    systems["ensemble"] = {k: 2 * v for k, v in cost.items()}
+    bench = {"pairs": 64, "threads": 2, "systems": systems}
+    twin_bench = {"per_query": {"queries": 200, "candidates_per_query": 10.0, "twin_ms_per_query": 2.0,
+                                "cross_encoder_ms_per_query": 60.0, "speedup": 30.0}}  # fmt: skip
+    selection = {
+        "metric": "map",
+        "members": ["a_ce", "b_bi"],
+        "map": 0.75,
+        "candidates": {"a_ce": "x", "b_bi": "y"},
+    }
+    paths = {}
+    for key, obj in {
+        "report": report,
+        "bench": bench,
+        "twin_bench": twin_bench,
+        "selection": selection,
+    }.items():
+        paths[key] = tmp_path / f"in_{key}.json"
+        paths[key].write_text(json.dumps(obj))
+    return paths
+
+
+def test_page_table_marks_targets_and_plot(tmp_path):
+    p = _inputs(tmp_path)
+    out = tmp_path / "docs"
+    argv = ["--report", str(p["report"]), "--bench", str(p["bench"]), "--twin_bench", str(p["twin_bench"]),
+            "--selection", str(p["selection"]), "--twin_teacher", "a_ce", "--out", str(out)]  # fmt: skip
+    result = results.main(argv)
+    page = (out / "RESULTS.md").read_text()
+    assert "| `cerberus` | CERBERUS student | 0.680 | 0.780▲ | 0.790 | 21.0 |" in page
+    assert "| `a_ce` | teacher, ensemble member | 0.500 | 0.600▼ |" in page
+    assert "| `cerberus.a_ce` | CERBERUS head | 0.610 | 0.710 |" in page  # no cost of its own
+    assert (out / "accuracy_latency.png").stat().st_size > 1000
+    for key in ("report", "bench", "twin_bench", "selection"):
+        assert json.loads((out / "results" / f"{key}.json").read_text()) == json.loads(p[key].read_text())
+    met = {t["target"]: t["met"] for t in result["targets"]}
+    assert met["student MAP >= ensemble MAP"] is True
+    assert met["student MAP > every single-teacher KD student"] is True
+    assert met["student >= 5x faster than the ensemble (ms_per_pair_b32_bf16)"] is False  # 2x
+    assert met["student params <= 1/3 of the ensemble's"] is False  # 21 / 45.4
+    assert met["twin MAP >= 90% of its teacher's (a_ce)"] is True  # 0.66 / 0.60
+    assert met["twin >= 20x cheaper per query than a cross-encoder"] is True
+
+    # a hand-written discussion survives regeneration from the copied JSON
+    (out / "RESULTS.md").write_text(page + "\n## Discussion\n\nHand-written.\n")
+    copies = out / "results"
+    results.main(["--report", str(copies / "report.json"), "--bench", str(copies / "bench.json"),
+                  "--selection", str(copies / "selection.json"), "--out", str(out)])  # fmt: skip
+    again = (out / "RESULTS.md").read_text()
+    assert again.count("## Discussion") == 1 and again.rstrip().endswith("Hand-written.")
+
+
+def test_missing_input_names_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.json"):
+        results.main(["--report", str(tmp_path / "nope.json"), "--bench", "b.json", "--out", str(tmp_path)])
