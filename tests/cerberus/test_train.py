@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -126,9 +125,7 @@ def test_resumed_run_matches_an_uninterrupted_one(tiny_split, encoder, tmp_path,
 def test_deepspeed_launcher_with_two_cpu_ranks(tiny_split, encoder, tmp_path):
     out = tmp_path / "run"
     launcher = Path(sys.executable).parent / "deepspeed"
-    with socket.socket() as sock:  # a free port: another job may hold the launcher's default 29500
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = engine.free_port()  # another job may hold the launcher's default 29500
     cmd = [str(launcher), "--num_accelerators", "2", "--master_port", str(port), "cerberus/train.py"]
     cmd += args(tiny_split, encoder, out, epochs=2, save_steps=1)  # 1 step per epoch per rank
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
