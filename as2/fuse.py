@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from as2.config import cli, parse, setup_logging
 from as2.data import DataError
-from as2.runs import read_run, write_run
+from as2.runs import decode_ids, encode_ids, id_codes, read_run, write_run
 
 
 @dataclass
@@ -57,10 +57,14 @@ def fuse_runs(
                 f"runs {names[0]!r} and {other!r} do not score the same (question, candidate) pairs"
             )
     params = {"weights": weights} if weights else None
+    codes = id_codes(runs[names[0]])  # fixed-width ids: ranx's kernels are compiled once, at install
     with warnings.catch_warnings():  # numba's cast notes and 0/0 for a question whose scores are all equal
         warnings.simplefilter("ignore")
-        fused = fuse([Run(runs[n], name=n) for n in names], norm=norm, method=method, params=params)
-    return {q: {c: float(s) for c, s in cands.items()} for q, cands in fused.to_dict().items()}
+        members = [Run(encode_ids(runs[n], codes), name=n) for n in names]
+        fused = fuse(members, norm=norm, method=method, params=params)
+    return decode_ids(
+        {q: {c: float(s) for c, s in cands.items()} for q, cands in fused.to_dict().items()}, codes
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:

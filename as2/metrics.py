@@ -35,7 +35,7 @@ from pathlib import Path
 
 from as2.config import atomic_write_text, write_json
 from as2.data import DataError, Question, apply_protocol
-from as2.runs import Scores, read_run
+from as2.runs import Scores, encode_ids, id_codes, read_run
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +149,10 @@ def evaluate_runs(
     if not kept:
         raise DataError(f"no question to evaluate under protocol {protocol!r} ({len(questions)} in the data)")
 
-    # qrels and strict rankings over the kept questions only; ranx sees each rank as a decreasing score
-    qrels = Qrels({q.qid: dict(zip(q.cids, q.labels, strict=True)) for q in kept})
+    # qrels and strict rankings over the kept questions only; ranx sees each rank as a decreasing score,
+    # and fixed-width stand-ins for the ids (its kernels are compiled for one id width, at install)
+    codes = id_codes({q.qid: q.cids for q in kept})
+    qrels = Qrels(encode_ids({q.qid: dict(zip(q.cids, q.labels, strict=True)) for q in kept}, codes))
     ranx_runs, missing, unranked = [], {}, {}
     for name, run in runs.items():
         where = f"{sources[name]} (run {name!r})" if name in sources else f"run {name!r}"
@@ -171,7 +173,7 @@ def evaluate_runs(
             ranked[q.qid] = {cid: float(len(order) - i) for i, cid in enumerate(order)}
         missing[name] = len(absent)
         unranked[name] = sum(len(q.cids) - len(run[q.qid]) for q in kept if run.get(q.qid))
-        ranx_runs.append(Run(ranked, name=name))
+        ranx_runs.append(Run(encode_ids(ranked, codes), name=name))
 
     # ranx 0.3.21 raises KeyError for a single metric with a cutoff, so it is always asked for two at least
     asked = metrics if len(metrics) > 1 else [*metrics, "mrr" if metrics[0] == "map" else "map"]
@@ -184,7 +186,7 @@ def evaluate_runs(
         for r in ranx_runs:
             values = evaluate(qrels, r, asked, return_mean=False, save_results_in_run=False)
             rows = {qid: {m: float(values[m][i]) for m in metrics} for i, qid in enumerate(r.get_query_ids())}
-            per_question[r.name] = {q.qid: rows[q.qid] for q in kept}
+            per_question[r.name] = {q.qid: rows[codes[q.qid][0]] for q in kept}
     logger.info(
         "evaluated %d run(s) on %d question(s) (protocol %s, ties %s)", len(runs), len(kept), protocol, ties
     )

@@ -194,17 +194,20 @@ def plot(rows: list[dict], twin_bench: dict, path: Path, cost: str = "ms_per_pai
     os.replace(tmp, path)
 
 
-def environment() -> list[str]:
+def environment(machine: dict) -> list[str]:
+    """The machine the costs were measured on (``cerberus.bench``'s ``hardware``), and library versions."""
     from importlib.metadata import PackageNotFoundError, version
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from as2.precision import cpu_model
+
+    cpu = machine.get("cpu") or cpu_model()
+    bf16 = ""
+    if "bf16_native" in machine:
+        have = ", ".join(machine.get("cpu_bf16_instructions") or []) or "none"
+        bf16 = (
+            f" bf16 instructions: {have} ({'native' if machine['bf16_native'] else 'emulated: bf16 not timed'});"
+            f" precision `auto` resolves to {machine['auto_precision']};"
+        )
     mem = ""
     try:
         kb = int(Path("/proc/meminfo").read_text().split()[1])
@@ -219,7 +222,7 @@ def environment() -> list[str]:
         except PackageNotFoundError:
             continue
     return [
-        f"Machine: {cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}; no GPU.",
+        f"Machine: {cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}; no GPU;{bf16}",
         f"Python {sys.version.split()[0]}; " + ", ".join(versions) + ".",
     ]
 
@@ -281,7 +284,8 @@ def main(argv: list[str] | None = None) -> dict:
     report, bench, twin_bench = data["report"], data["bench"], data["twin_bench"]
     rows = table_rows(cfg, report, bench, data["selection"])
     checks = targets(cfg, rows, twin_bench)
-    plot(rows, twin_bench, out / "accuracy_latency.png")
+    auto = bench.get("hardware", {}).get("auto_precision", "bf16")
+    plot(rows, twin_bench, out / "accuracy_latency.png", cost=f"ms_per_pair_b32_{auto}")
 
     sel = data["selection"]
     lines = [
@@ -292,7 +296,7 @@ def main(argv: list[str] | None = None) -> dict:
         "docs/results/report.json --bench docs/results/bench.json --twin_bench docs/results/twin_bench.json "
         "--retrieval docs/results/retrieval.json --selection docs/results/selection.json --out docs`.",
         "",
-        *environment(),
+        *environment(bench.get("hardware", {})),
         f"Costs: {bench.get('pairs')} real test pairs, {bench.get('threads')} torch threads, one process.",
         "",
         f"Evaluation: WikiQA test, protocol {report['protocol']} ({report['questions']} questions), ties "

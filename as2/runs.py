@@ -1,19 +1,48 @@
 """TREC run files (``qid Q0 cid rank score name``): the one format in which systems hand over rankings.
 
-Writing goes through ``ranx.Run.save`` (sorted by score, ranks from 1). Reading is strict: every line must
-have six fields and a finite score, one run name per file, no (qid, cid) twice; errors name file and line.
+Written as ``ranx.Run.save`` writes them (questions sorted by id, candidates by score, ranks from 1), with
+equal scores ordered by candidate id and a final newline; written here rather than through ranx, whose writer
+compiles numba kernels for each id width (seconds per new corpus). Reading is strict: every line must have
+six fields and a finite score, one run name per file, no (qid, cid) twice; errors name file and line.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from as2.data import DataError
 
 Scores = dict[str, dict[str, float]]  # qid -> cid -> score
+Codes = dict[str, tuple[str, dict[str, str]]]  # qid -> (its stand-in, {cid: its stand-in})
+
+ID_WIDTH = 9
+
+
+def id_codes(cids: Mapping[str, Iterable[str]]) -> Codes:
+    """Fixed-width stand-ins for question and candidate ids, to hand to ranx instead of the real ones.
+
+    ranx holds ids in numpy string arrays whose width (the longest id) is part of the types numba compiles
+    its kernels for, so real ids compile the kernels anew for each corpus (~20 s on 2 cores); stand-ins of
+    one width reuse those compiled once at install (``as2.warmup``).
+    """
+    return {
+        qid: (f"{i:0{ID_WIDTH}d}", {cid: f"{j:0{ID_WIDTH}d}" for j, cid in enumerate(cands)})
+        for i, (qid, cands) in enumerate(cids.items())
+    }
+
+
+def encode_ids(run: Mapping[str, Mapping[str, float]], codes: Codes) -> Scores:
+    """``run`` with every id replaced by its stand-in from :func:`id_codes`."""
+    return {codes[q][0]: {codes[q][1][c]: s for c, s in cands.items()} for q, cands in run.items()}
+
+
+def decode_ids(run: Mapping[str, Mapping[str, float]], codes: Codes) -> Scores:
+    """The inverse of :func:`encode_ids`."""
+    back = {qcode: (qid, {c: cid for cid, c in cmap.items()}) for qid, (qcode, cmap) in codes.items()}
+    return {back[q][0]: {back[q][1][c]: s for c, s in cands.items()} for q, cands in run.items()}
 
 
 def read_run(path: str | os.PathLike) -> tuple[str, Scores]:
@@ -58,9 +87,8 @@ def read_run(path: str | os.PathLike) -> tuple[str, Scores]:
 
 
 def write_run(path: str | os.PathLike, run: Mapping[str, Mapping[str, float]], name: str) -> Path:
-    """Write ``{qid: {cid: score}}`` as a TREC run named ``name`` (atomically, through ranx)."""
-    from ranx import Run
-
+    """Write ``{qid: {cid: score}}`` as a TREC run named ``name``, atomically (questions without candidates
+    are left out)."""
     if not name or any(c.isspace() for c in name):
         raise ValueError(f"run name must be one non-empty word, got {name!r}")
     for qid, cands in run.items():
@@ -74,8 +102,9 @@ def write_run(path: str | os.PathLike, run: Mapping[str, Mapping[str, float]], n
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    Run({q: {c: float(s) for c, s in cands.items()} for q, cands in run.items() if cands}, name=name).save(
-        str(tmp), kind="trec"
-    )
+    with open(tmp, "w", encoding="utf-8") as f:
+        for qid in sorted(run):
+            ranked = sorted(run[qid].items(), key=lambda cs: (-cs[1], cs[0]))
+            f.writelines(f"{qid} Q0 {cid} {r} {float(s)} {name}\n" for r, (cid, s) in enumerate(ranked, 1))
     os.replace(tmp, path)
     return path

@@ -5,7 +5,11 @@
 
 Teachers are those recorded in the scored split's ``as2.json`` by ``data_prep.teacher_scores`` (kind and
 path; precomputed ``run`` teachers have no cost to measure). For each system: parameters, ms/pair at batch
-1 and 32 and pairs/s at batch 32, in fp32 and bf16 autocast, on the first ``pairs`` real pairs of the split.
+1 and 32 and pairs/s at batch 32 on the first ``pairs`` real pairs of the split, in fp32 and, where the
+hardware runs it natively (``as2.precision``), bf16 autocast: emulated bf16 is never timed (on an AVX2-only
+CPU it ran ~12x slower than fp32 and no user should run it). Times are steady state: each batch shape is
+run once as warm-up, then ``repeats`` timed passes over the same batches, median. ``bench.json`` records the
+machine (CPU model, bf16 instructions, threads) and the precision ``auto`` resolves to there.
 The ensemble runs every teacher, so its cost is the sum of theirs. With ``--report`` (``as2.evaluate``'s
 ``report.json``) the table also carries each system's P@1 / MAP / MRR. Writes ``bench.json`` and
 ``bench.md``; prints the table.
@@ -23,6 +27,7 @@ import torch
 
 from as2.config import atomic_write_text, cli, parse, setup_logging, write_json
 from as2.data import SUMMARY_FILE, load
+from as2.precision import hardware
 
 logger = logging.getLogger("cerberus.bench")
 METRICS = ("precision@1", "map", "mrr")
@@ -43,6 +48,7 @@ class BenchConfig:
     out: str = field(default="", metadata={"help": "output folder for bench.json and bench.md"})
     report: str = field(default="", metadata={"help": "as2.evaluate report.json to join metrics from"})
     pairs: int = field(default=64, metadata={"help": "pairs timed at batch 32 (batch 1 times 16 of them)"})
+    repeats: int = field(default=3, metadata={"help": "timed passes after the warm-up (median)"})
     max_length: int = field(default=128, metadata={"help": "tokens per pair"})
     threads: int = field(default=0, metadata={"help": "torch threads (0: torch's default)"})
 
@@ -54,6 +60,8 @@ class BenchConfig:
                 raise ValueError(f"students: expected NAME=FOLDER, got {spec!r}")
         if self.pairs < 32:
             raise ValueError(f"pairs must be >= 32 to time batch 32, got {self.pairs}")
+        if self.repeats < 1:
+            raise ValueError(f"repeats must be >= 1, got {self.repeats}")
 
 
 def count_parameters(obj) -> int:
@@ -61,27 +69,36 @@ def count_parameters(obj) -> int:
     return sum(p.numel() for p in module.parameters()) if isinstance(module, torch.nn.Module) else 0
 
 
-def time_per_pair(score, questions, candidates, batch: int) -> float:
-    """Milliseconds per pair when ``score`` is called on batches of ``batch`` pairs (after one warm-up)."""
-    score(questions[:batch], candidates[:batch], ["q"] * batch, ["c"] * batch)
-    start = time.perf_counter()
-    n = 0
-    for s in range(0, len(questions) - batch + 1, batch):
-        score(questions[s : s + batch], candidates[s : s + batch], ["q"] * batch, ["c"] * batch)
-        n += batch
-    return 1000 * (time.perf_counter() - start) / n
+def time_per_pair(score, questions, candidates, batch: int, repeats: int = 3) -> float:
+    """Milliseconds per pair when ``score`` is called on batches of ``batch`` pairs, in steady state.
+
+    One untimed pass over the same batches first (kernels for each padded shape are built then), then the
+    median of ``repeats`` timed passes.
+    """
+    starts = range(0, len(questions) - batch + 1, batch)
+    n = len(starts) * batch
+
+    def one_pass() -> float:
+        start = time.perf_counter()
+        for s in starts:
+            score(questions[s : s + batch], candidates[s : s + batch], ["q"] * batch, ["c"] * batch)
+        return time.perf_counter() - start
+
+    one_pass()
+    times = sorted(one_pass() for _ in range(repeats))
+    return 1000 * times[len(times) // 2] / n
 
 
-def measure(spec: dict, questions, candidates, max_length: int) -> dict:
+def measure(spec: dict, questions, candidates, max_length: int, precisions: list[str], repeats: int) -> dict:
     from data_prep.teachers import load_teacher
 
     row = {}
-    for precision, bf16 in (("fp32", False), ("bf16", True)):
+    for precision in precisions:
         for batch in (1, 32):
-            scorer = load_teacher(spec, batch_size=batch, max_length=max_length, bf16=bf16)
+            scorer = load_teacher(spec, batch_size=batch, max_length=max_length, precision=precision)
             row["params"] = count_parameters(scorer)
             n = len(questions) if batch > 1 else min(len(questions), 16)
-            ms = time_per_pair(scorer.score, questions[:n], candidates[:n], batch)
+            ms = time_per_pair(scorer.score, questions[:n], candidates[:n], batch, repeats)
             row[f"ms_per_pair_b{batch}_{precision}"] = ms
             if batch == 32:
                 row[f"pairs_per_s_b32_{precision}"] = 1000 / ms
@@ -130,13 +147,22 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"{cfg.data}: only {len(questions)} pairs; need at least 32")
     teachers = json.loads((Path(cfg.data) / SUMMARY_FILE).read_text()).get("teachers", {})
     timed = {n: t for n, t in teachers.items() if t["kind"] != "run"}
+    machine = hardware()
+    precisions = ["fp32", "bf16"] if machine["bf16_native"] else ["fp32"]
+    if not machine["bf16_native"]:
+        logger.info("%s has no native bf16: timing fp32 only", machine["device"])
 
     # 2. each teacher, the ensemble (sum of its members), the student
     rows = {}
     for name, t in timed.items():
         logger.info("timing teacher %s (%s)", name, t["kind"])
         rows[name] = measure(
-            {"kind": t["kind"], "path": t["path"]}, questions, candidates, t.get("max_length", cfg.max_length)
+            {"kind": t["kind"], "path": t["path"]},
+            questions,
+            candidates,
+            t.get("max_length", cfg.max_length),
+            precisions,
+            cfg.repeats,
         )
     members = cfg.ensemble or list(rows)
     unknown = [m for m in members if m not in rows]
@@ -152,7 +178,9 @@ def main(argv: list[str] | None = None) -> dict:
     ]
     for name, path in students:
         logger.info("timing student %s (%s)", name, path)
-        rows[name] = measure({"kind": "cerberus", "path": path}, questions, candidates, cfg.max_length)
+        rows[name] = measure(
+            {"kind": "cerberus", "path": path}, questions, candidates, cfg.max_length, precisions, cfg.repeats
+        )
 
     # 3. join accuracy from the evaluation report, write and print
     if cfg.report:
@@ -166,8 +194,11 @@ def main(argv: list[str] | None = None) -> dict:
             r.update({m: report["runs"][name][m] for m in METRICS if name in report.get("runs", {})})
     result = {
         "pairs": len(questions),
+        "repeats": cfg.repeats,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "hardware": machine,
+        "precisions": precisions,
         "untimed_teachers": sorted(set(teachers) - set(timed)),
         "systems": rows,
     }

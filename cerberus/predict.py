@@ -17,8 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
+from as2 import precision as precisions
 from as2.config import cli, parse, setup_logging, write_json
 from as2.data import DataError, load
 from as2.runs import read_run, write_run
@@ -37,7 +36,9 @@ class PredictConfig:
     candidates: str = field(default="", metadata={"help": "TREC run: rerank only the candidates it lists"})
     batch_size: int = field(default=64, metadata={"help": "pairs per forward pass"})
     max_length: int = field(default=128, metadata={"help": "tokens per pair"})
-    bf16: bool = field(default=False, metadata={"help": "bf16 autocast"})
+    precision: str = field(
+        default="auto", metadata={"help": "auto (bf16 where the hardware has it, else fp32), fp32, bf16"}
+    )
 
     def __post_init__(self):
         for name in ("model", "data", "out"):
@@ -45,6 +46,7 @@ class PredictConfig:
                 raise ValueError(f"{name} is required")
         if not self.name or any(c.isspace() for c in self.name):
             raise ValueError(f"name must be one word, got {self.name!r}")
+        precisions.check(self.precision)
 
 
 def select_pairs(ds, candidates_run: str | None) -> list[tuple[str, str, str, str]]:
@@ -78,6 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
     pairs = select_pairs(load(cfg.data), cfg.candidates or None)
 
     # 2. score
+    resolved = precisions.resolve(cfg.precision)
     start = time.perf_counter()
     scores = score_pairs(
         model,
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
         [p[3] for p in pairs],
         batch_size=cfg.batch_size,
         max_length=cfg.max_length,
-        dtype=torch.bfloat16 if cfg.bf16 else torch.float32,
+        dtype=precisions.torch_dtype(resolved),
         progress=True,
     )
     seconds = time.perf_counter() - start
@@ -108,10 +111,12 @@ def main(argv: list[str] | None = None) -> dict:
         "pairs": len(pairs),
         "seconds": seconds,
         "ms_per_pair": 1000 * seconds / max(1, len(pairs)),
+        "precision": resolved,
+        "hardware": precisions.hardware(),
         "runs": files,
     }
     write_json(out / f"{cfg.name}.predict.json", summary)
-    logger.info("scored %d pairs in %.1f s; runs: %s", len(pairs), seconds, ", ".join(files))
+    logger.info("scored %d pairs in %.1f s (%s); runs: %s", len(pairs), seconds, resolved, ", ".join(files))
     return summary
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from as2 import batching, engine
+from as2 import batching, engine, precision
 from as2.config import ConfigError, cli, parse, setup_logging, write_json
 from as2.data import PROTOCOLS, DataError, is_clean, load, replace_dir, sample_negatives, teacher_names
 from cerberus.collate import GroupCollator, scatter
@@ -38,7 +38,7 @@ logger = logging.getLogger("cerberus.train")
 class TrainConfig:
     train_data: str = field(default="", metadata={"help": "converted split to train on (data_prep.convert)"})
     output_dir: str = field(default="", metadata={"help": "folder for checkpoints, model/, logs"})
-    deepspeed_config: str = field(default="configs/ds_cpu_fp32.json", metadata={"help": "DeepSpeed JSON"})
+    deepspeed_config: str = field(default="configs/ds_cpu.json", metadata={"help": "DeepSpeed JSON"})
     model: str = field(default="", metadata={"help": "pretrained encoder (hub name or folder)"})
     init_from: str = field(default="", metadata={"help": "start from a saved student model/ folder instead"})
     heads: list[str] = field(
@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> dict:
     setup_logging(rank)
     engine.seed_everything(cfg.seed)
     out = Path(cfg.output_dir)
-    engine.start_run(cfg, out, rank, [cfg.train_data])
+    ds_config = engine.load_ds_config(cfg.deepspeed_config)  # precision "auto" resolved for this machine
+    engine.start_run(cfg, out, rank, [cfg.train_data], ds_config)
 
     # 1. data: training questions and, unless labels alone teach, the teacher columns each head needs
     ds = load(cfg.train_data)
@@ -163,14 +164,18 @@ def main(argv: list[str] | None = None) -> dict:
     # 3. batches: question groups, a seeded order per epoch, one shard per rank
     groups = batching.question_groups([len(c) for c in ds["cids"]], cfg.max_candidates)
     collate = GroupCollator(ds, tokenizer, cfg.max_length, columns, stats)
-    ds_config = engine.load_ds_config(cfg.deepspeed_config)
     micro = ds_config["train_micro_batch_size_per_gpu"]
     per_epoch = batching.micro_batches_per_epoch(len(groups), micro, world)
     total = engine.total_steps(cfg.epochs, per_epoch, ds_config["gradient_accumulation_steps"], cfg.max_steps)
     eng = engine.build_engine(model, engine.fill_ds_config(ds_config, total))
     loss_fn = MultiHeadDistillLoss(cfg.loss, cfg.temperature, cfg.alpha)
     logger.info(
-        "%d training groups, %d micro-batches/epoch/rank, %d optimizer steps", len(groups), per_epoch, total
+        "%d training groups, %d micro-batches/epoch/rank, %d optimizer steps, %s on %s",
+        len(groups),
+        per_epoch,
+        total,
+        engine.ds_precision(ds_config),
+        precision.describe_device(),
     )
 
     def batches(epoch: int):
@@ -221,6 +226,7 @@ def main(argv: list[str] | None = None) -> dict:
         module.save_pretrained(tmp, tokenizer=tokenizer)
         replace_dir(tmp, out / "model")
         summary.update(heads=cfg.head_names(), world_size=world, groups=len(groups), total_steps=total)
+        summary.update(precision=engine.ds_precision(ds_config), hardware=precision.hardware())
         write_json(out / "summary.json", summary)
         logger.info("saved %s", out / "model")
     torch.distributed.barrier()

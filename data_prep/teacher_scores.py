@@ -30,6 +30,8 @@ import numpy as np
 
 from as2.config import cli, parse, setup_logging
 from as2.data import BASE_COLUMNS, PROTOCOLS, SUMMARY_FILE, apply_protocol, from_dataset, load, save
+from as2.precision import check as check_precision
+from as2.precision import hardware, resolve
 from as2.runs import write_run
 from data_prep.pretrained import default_dest
 from data_prep.teachers import KINDS, data_fingerprint, load_teacher, teacher_fingerprint
@@ -46,7 +48,9 @@ class TeacherScoresConfig:
     batch_size: int = field(default=64, metadata={"help": "pairs (or sentences) per forward pass"})
     max_length: int = field(default=256, metadata={"help": "tokens per pair (cross-encoders)"})
     chunk_questions: int = field(default=200, metadata={"help": "questions per cached chunk"})
-    bf16: bool = field(default=False, metadata={"help": "bf16 autocast for model teachers"})
+    precision: str = field(
+        default="auto", metadata={"help": "model teachers: auto (bf16 where the hardware has it), fp32, bf16"}
+    )
     protocol: str = field(
         default="raw", metadata={"help": "questions kept in the output: raw (all) or clean"}
     )
@@ -57,6 +61,7 @@ class TeacherScoresConfig:
                 raise ValueError(f"{name} is required")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+        check_precision(self.precision)
         if not self.teachers:
             raise ValueError("teachers: give at least one teacher (name -> {kind, path})")
         os.environ.setdefault("AS2_MODELS", str(default_dest()))
@@ -74,7 +79,7 @@ class TeacherScoresConfig:
 
 
 def score_teacher(
-    name: str, spec: dict, questions, cache: Path, cfg: TeacherScoresConfig
+    name: str, spec: dict, questions, cache: Path, cfg: TeacherScoresConfig, precision: str
 ) -> list[np.ndarray]:
     """Scores of one teacher for every question, computed chunk by chunk with a resumable cache."""
     from tqdm.auto import tqdm
@@ -84,7 +89,10 @@ def score_teacher(
     todo = [s for s in chunks if not (cache / f"{s:08d}.npy").is_file()]
     if todo:
         teacher = load_teacher(
-            spec, batch_size=cfg.batch_size, max_length=spec.get("max_length", cfg.max_length), bf16=cfg.bf16
+            spec,
+            batch_size=cfg.batch_size,
+            max_length=spec.get("max_length", cfg.max_length),
+            precision=precision,
         )
         for s in tqdm(todo, desc=f"teacher {name}", unit="chunk"):
             part = questions[s : s + cfg.chunk_questions]
@@ -135,18 +143,21 @@ def main(argv: list[str] | None = None) -> dict:
     done = previous_scores(out, data_fp)
 
     # 2. each teacher: fingerprint, cached chunks, scores into the questions
+    precision = resolve(cfg.precision)  # auto: bf16 where the hardware runs it natively, else fp32
     for name, spec in cfg.teachers.items():
         settings = {
             "kind": spec["kind"],
             "max_length": spec.get("max_length", cfg.max_length),
-            "bf16": cfg.bf16,
+            "precision": precision if spec["kind"] != "run" else None,
         }
         fp = teacher_fingerprint(spec["path"], settings, data_fp)
         if done.get(name, (None,))[0] == fp:
             logger.info("teacher %s: scores in %s are up to date (fingerprint %s)", name, out, fp[:16])
             per_question = done[name][1]
         else:
-            per_question = score_teacher(name, spec, questions, cache_root / f"{name}-{fp[:16]}", cfg)
+            per_question = score_teacher(
+                name, spec, questions, cache_root / f"{name}-{fp[:16]}", cfg, settings["precision"]
+            )
         for q, s in zip(questions, per_question, strict=True):
             q.scores[name] = [float(x) for x in s]
         records[name] = {**settings, "path": str(spec["path"]), "fingerprint": fp}
@@ -155,7 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
             write_run(Path(cfg.runs_dir) / f"{name}.trec", run, name)
 
     # 3. write the scored split atomically, then drop the chunk cache
-    meta.update(teachers=records, scored_from=str(cfg.data), protocol=cfg.protocol)
+    meta.update(teachers=records, scored_from=str(cfg.data), protocol=cfg.protocol, hardware=hardware())
     stats = save(questions, out, summary=meta)
     shutil.rmtree(cache_root, ignore_errors=True)
     summary = {

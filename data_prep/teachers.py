@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
+
+from as2 import precision as precisions
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def data_fingerprint(questions) -> str:
 class CerberusTeacher:
     """A student/cross-encoder trained here: the logit of its head (the combined score if it has several)."""
 
-    def __init__(self, path: str, batch_size: int, max_length: int, bf16: bool):
+    def __init__(self, path: str, batch_size: int, max_length: int, precision: str):
         from transformers import AutoTokenizer
 
         from cerberus.modeling import CerberusStudent
@@ -62,7 +63,7 @@ class CerberusTeacher:
         self.kw = {
             "batch_size": batch_size,
             "max_length": max_length,
-            "dtype": torch.bfloat16 if bf16 else torch.float32,
+            "dtype": precisions.dtype(precision, next(self.model.parameters()).device),
         }
 
     def score(self, questions, candidates, qids, cids) -> np.ndarray:
@@ -75,17 +76,16 @@ class CerberusTeacher:
 class CrossEncoderTeacher:
     """A sentence-transformers ``CrossEncoder``: its raw logit (no activation)."""
 
-    def __init__(self, path: str, batch_size: int, max_length: int, bf16: bool):
+    def __init__(self, path: str, batch_size: int, max_length: int, precision: str):
         from sentence_transformers import CrossEncoder
 
-        self.model = CrossEncoder(
-            path, max_length=max_length, device="cpu" if not torch.cuda.is_available() else None
-        )
-        self.batch_size, self.bf16 = batch_size, bf16
+        self.model = CrossEncoder(path, max_length=max_length, device=precisions.default_device())
+        self.batch_size, self.precision = batch_size, precision
 
     def score(self, questions, candidates, qids, cids) -> np.ndarray:
-        device = self.model.device
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        import torch
+
+        with precisions.autocast(self.precision, self.model.device):
             logits = self.model.predict(
                 list(zip(questions, candidates, strict=True)),
                 batch_size=self.batch_size,
@@ -99,15 +99,15 @@ class CrossEncoderTeacher:
 class BiEncoderTeacher:
     """A ``SentenceTransformer``: cosine similarity of the question and candidate embeddings."""
 
-    def __init__(self, path: str, batch_size: int, max_length: int, bf16: bool):
+    def __init__(self, path: str, batch_size: int, max_length: int, precision: str):
         from sentence_transformers import SentenceTransformer
 
-        self.model = SentenceTransformer(path, device="cpu" if not torch.cuda.is_available() else None)
-        self.batch_size, self.bf16 = batch_size, bf16
+        self.model = SentenceTransformer(path, device=precisions.default_device())
+        self.batch_size, self.precision = batch_size, precision
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         unique = list(dict.fromkeys(texts))  # a question repeats once per candidate: encode it once
-        with torch.autocast(self.model.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        with precisions.autocast(self.precision, self.model.device):
             emb = self.model.encode(
                 unique, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
             )
@@ -137,11 +137,14 @@ class RunTeacher:
         return np.array([self.run[q][c] for q, c in zip(qids, cids, strict=True)], dtype=np.float32)
 
 
-def load_teacher(spec: dict, batch_size: int, max_length: int, bf16: bool):
+def load_teacher(spec: dict, batch_size: int, max_length: int, precision: str = "auto"):
+    """A teacher of ``spec["kind"]`` from ``spec["path"]``; ``precision``: auto | fp32 | bf16 (as2.precision)."""
     kinds = {
         "cerberus": CerberusTeacher,
         "cross-encoder": CrossEncoderTeacher,
         "bi-encoder": BiEncoderTeacher,
         "run": RunTeacher,
     }
-    return kinds[spec["kind"]](spec["path"], batch_size=batch_size, max_length=max_length, bf16=bf16)
+    return kinds[spec["kind"]](
+        spec["path"], batch_size=batch_size, max_length=max_length, precision=precision
+    )

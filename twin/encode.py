@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from as2 import precision as precisions
 from as2.data import SUMMARY_FILE, DataError
 
 
@@ -95,16 +96,24 @@ def read_queries(path: str | os.PathLike) -> list[tuple[str, str]]:
 
 @torch.inference_mode()
 def encode(
-    model, texts: Sequence[str], side: str, batch_size: int = 64, max_length: int | None = None, progress=None
+    model,
+    texts: Sequence[str],
+    side: str,
+    batch_size: int = 64,
+    max_length: int | None = None,
+    progress=None,
+    precision: str = "auto",
 ) -> np.ndarray:
     """``[len(texts), H]`` float32 vectors from the ``side`` tower (``query`` or ``doc``).
 
     Texts are encoded longest-first inside the call so that each batch pads little; the output keeps the
-    input order.
+    input order. ``precision`` (auto | fp32 | bf16, see ``as2.precision``) is the towers' autocast; the
+    vectors are float32 either way.
     """
     tokenizer = model.query_tokenizer if side == "query" else model.doc_tokenizer
     max_length = max_length or model.config.max_length
     device = next(model.parameters()).device
+    autocast = precisions.autocast(precision, device)
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     out = np.empty((len(texts), model.dim), dtype=np.float32)
     for s in range(0, len(order), batch_size):
@@ -117,7 +126,8 @@ def encode(
             for k, v in inputs.items()
             if k in ("input_ids", "attention_mask", "token_type_ids")
         }
-        out[idx] = model.embed(side, **inputs).cpu().numpy()
+        with autocast:
+            out[idx] = model.embed(side, **inputs).float().cpu().numpy()
         if progress is not None:
             progress.update(len(idx))
     return out

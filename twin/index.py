@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from as2.config import cli, parse, setup_logging
+from as2.precision import check as check_precision
 
 logger = logging.getLogger("twin.index")
 
@@ -37,22 +38,26 @@ class IndexConfig:
     train_size: int = field(default=100_000, metadata={"help": "vectors sampled to train IVF / PQ indexes"})
     seed: int = field(default=0, metadata={"help": "seed of the training sample"})
     threads: int = field(default=0, metadata={"help": "torch threads (0: torch's default)"})
+    precision: str = field(
+        default="auto", metadata={"help": "encoding: auto (bf16 where the hardware has it), fp32, bf16"}
+    )
 
     def __post_init__(self):
         for name in ("model", "corpus", "out"):
             if not getattr(self, name):
                 raise ValueError(f"{name} is required")
+        check_precision(self.precision)
         for name in ("batch_size", "chunk_size", "train_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
 def main(argv: list[str] | None = None) -> dict:
+    cfg, _ = parse(IndexConfig, argv, description=__doc__)
     import torch
 
     from twin.store import build_index
 
-    cfg, _ = parse(IndexConfig, argv, description=__doc__)
     setup_logging()
     logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader logs every CPU-feature probe
     if cfg.threads:
@@ -71,6 +76,7 @@ def main(argv: list[str] | None = None) -> dict:
         chunk_size=cfg.chunk_size,
         train_size=cfg.train_size,
         seed=cfg.seed,
+        precision=cfg.precision,
     )
     meta = {**meta, "seconds": time.perf_counter() - start}
     print(json.dumps(meta))

@@ -16,13 +16,13 @@ def top(cands: dict[str, float], k: int) -> dict[str, float]:
 
 
 @torch.inference_mode()
-def rerank(model, ds, k: int, batch_size: int) -> dict[str, dict[str, float]]:
+def rerank(model, ds, k: int, batch_size: int, precision: str = "auto") -> dict[str, dict[str, float]]:
     """Every question's own candidates scored by the crossing, in blocks of questions (bounded memory)."""
     run: dict[str, dict[str, float]] = {}
     for block in ds.select_columns(["qid", "question", "cids", "candidates"]).iter(batch_size=256):
-        q_vec = torch.from_numpy(encode(model, block["question"], "query", batch_size))
+        q_vec = torch.from_numpy(encode(model, block["question"], "query", batch_size, precision=precision))
         texts = [t for cands in block["candidates"] for t in cands]
-        d_vec = torch.from_numpy(encode(model, texts, "doc", batch_size))
+        d_vec = torch.from_numpy(encode(model, texts, "doc", batch_size, precision=precision))
         owner = torch.repeat_interleave(
             torch.arange(len(q_vec)), torch.tensor([len(c) for c in block["cids"]])
         )
@@ -34,14 +34,23 @@ def rerank(model, ds, k: int, batch_size: int) -> dict[str, dict[str, float]]:
     return run
 
 
-def retrieve(model, vindex, queries: list[tuple[str, str]], k: int, batch_size: int, params: str, own=None):
+def retrieve(
+    model,
+    vindex,
+    queries: list[tuple[str, str]],
+    k: int,
+    batch_size: int,
+    params: str,
+    own=None,
+    precision: str = "auto",
+):
     """Top-``k`` hits per query from the index; with ``own`` (qid -> cids) only a question's own candidates."""
     scale = model.crossing.log_scale.exp().item()
     bias = model.crossing.bias.item()
     run: dict[str, dict[str, float]] = {}
     for s in range(0, len(queries), 1024):
         block = queries[s : s + 1024]
-        q_vec = encode(model, [t for _, t in block], "query", batch_size)
+        q_vec = encode(model, [t for _, t in block], "query", batch_size, precision=precision)
         scores, hits = vindex.search(q_vec, k, params)
         for (qid, _), row, ids in zip(block, scores, hits, strict=True):
             if own is None:

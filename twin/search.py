@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from as2 import precision as precisions
 from as2.config import cli, parse, setup_logging, write_json
 from as2.data import DataError, load
 from as2.runs import write_run
@@ -53,6 +54,9 @@ class SearchConfig:
     params: str = field(
         default="", metadata={"help": "faiss search parameters, e.g. nprobe=16 or efSearch=64"}
     )
+    precision: str = field(
+        default="auto", metadata={"help": "encoding: auto (bf16 where the hardware has it), fp32, bf16"}
+    )
 
     def __post_init__(self):
         if not self.model or not self.out:
@@ -71,6 +75,7 @@ class SearchConfig:
             raise ValueError(f"k must be >= 0, got {self.k}")
         if not self.name or any(c.isspace() for c in self.name):
             raise ValueError(f"name must be one word, got {self.name!r}")
+        precisions.check(self.precision)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -88,9 +93,10 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
     # 2. rank: own candidates by the crossing, or the index's top k
+    precision = precisions.resolve(cfg.precision)
     start = time.perf_counter()
     if cfg.mode == "rerank":
-        run = rerank(model, ds, cfg.k, cfg.batch_size)
+        run = rerank(model, ds, cfg.k, cfg.batch_size, precision)
     else:
         from twin.store import open_index
 
@@ -101,7 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{cfg.index}: not an index of a split (doc ids are not <qid>/<cid>); use --hits all"
             )
         own = dict(zip(ds["qid"], ds["cids"], strict=True)) if cfg.hits == "own" else None
-        run = retrieve(model, vindex, queries, cfg.k, cfg.batch_size, cfg.params, own)
+        run = retrieve(model, vindex, queries, cfg.k, cfg.batch_size, cfg.params, own, precision)
     seconds = time.perf_counter() - start
 
     # 3. the TREC run and a summary
@@ -117,6 +123,8 @@ def main(argv: list[str] | None = None) -> dict:
         "questions_with_hits": sum(1 for v in run.values() if v),
         "seconds": seconds,
         "ms_per_query": 1000 * seconds / max(1, len(queries)),
+        "precision": precision,
+        "hardware": precisions.hardware(),
         "run": str(path),
     }
     write_json(out / f"{cfg.name}.search.json", summary)

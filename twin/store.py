@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from as2 import precision as precisions
 from as2.data import DataError, replace_dir
 from twin.encode import corpus_kind, encode, read_corpus
 
@@ -51,13 +52,15 @@ def new_index(dim: int, spec: str):
         ) from None
 
 
-def _spill(work: Path, n: int, ids: list[str], texts: list[str], model, batch_size: int, bar) -> None:
+def _spill(
+    work: Path, n: int, ids: list[str], texts: list[str], model, batch_size: int, bar, precision: str
+) -> None:
     """Encode one chunk to ``work/<n>.npy`` unless an identical chunk (same ids) is already there."""
     vec, id_file = work / f"{n:06d}.npy", work / f"{n:06d}.ids"
     if vec.is_file() and id_file.is_file() and id_file.read_text().split("\n")[:-1] == ids:
         bar.update(len(ids))
         return
-    emb = encode(model, texts, "doc", batch_size=batch_size, progress=bar)
+    emb = encode(model, texts, "doc", batch_size=batch_size, progress=bar, precision=precision)
     for path, write in (
         (id_file, lambda f: f.write("\n".join(ids).encode() + b"\n")),
         (vec, lambda f: np.save(f, emb)),
@@ -68,7 +71,9 @@ def _spill(work: Path, n: int, ids: list[str], texts: list[str], model, batch_si
         os.replace(tmp, path)  # the .npy, written last, marks the chunk done
 
 
-def _encode_corpus(corpus: Path, work: Path, model, batch_size: int, chunk_size: int, progress: bool):
+def _encode_corpus(
+    corpus: Path, work: Path, model, batch_size: int, chunk_size: int, progress: bool, precision: str
+):
     """Spill the corpus chunk by chunk; returns ``(chunks, documents)``. Ids are checked on the way."""
     from tqdm.auto import tqdm
 
@@ -86,10 +91,10 @@ def _encode_corpus(corpus: Path, work: Path, model, batch_size: int, chunk_size:
         ids.append(doc_id)
         texts.append(text)
         if len(ids) == chunk_size:
-            _spill(work, chunks, ids, texts, model, batch_size, bar)
+            _spill(work, chunks, ids, texts, model, batch_size, bar, precision)
             chunks, count, ids, texts = chunks + 1, count + len(ids), [], []
     if ids:
-        _spill(work, chunks, ids, texts, model, batch_size, bar)
+        _spill(work, chunks, ids, texts, model, batch_size, bar, precision)
         chunks, count = chunks + 1, count + len(ids)
     bar.close()
     if count == 0:
@@ -107,8 +112,11 @@ def build_index(
     train_size: int = 100_000,
     seed: int = 0,
     progress: bool = True,
+    precision: str = "auto",
 ) -> dict:
     """Build ``out`` from every document of ``corpus`` encoded by the twin's document tower.
+
+    ``precision`` (auto | fp32 | bf16) is resolved once and recorded in the meta (and the resume key).
 
     Returns the meta written to ``meta.json`` plus ``timings`` (seconds spent loading the model, encoding
     and spilling, training and filling the index, writing), which are not written.
@@ -128,16 +136,17 @@ def build_index(
         )
     index = new_index(model.dim, spec)  # validates the spec before any encoding
     fp = fingerprint(model_dir)
+    precision = precisions.resolve(precision)
     clock.append(time.perf_counter())
     key = hashlib.sha256(
-        f"{fp}|{_corpus_key(corpus)}|{model.config.max_length}|{chunk_size}".encode()
+        f"{fp}|{_corpus_key(corpus)}|{model.config.max_length}|{chunk_size}|{precision}".encode()
     ).hexdigest()
     work = out.parent / f".{out.name}.work-{key[:16]}"
     work.mkdir(parents=True, exist_ok=True)
 
     # 1. stream the corpus, spilling one encoded chunk at a time (done chunks are skipped)
     try:
-        chunks, count = _encode_corpus(corpus, work, model, batch_size, chunk_size, progress)
+        chunks, count = _encode_corpus(corpus, work, model, batch_size, chunk_size, progress, precision)
     except DataError:
         shutil.rmtree(work, ignore_errors=True)  # bad input: resuming cannot fix it, leave nothing behind
         raise
@@ -180,6 +189,7 @@ def build_index(
         "corpus_kind": kind,
         "doc_ids": "<qid>/<cid>" if kind == "split" else "corpus ids",
         "max_length": model.config.max_length,
+        "precision": precision,
     }
     _write(index, work, chunks, meta, out)
     clock.append(time.perf_counter())

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from as2 import batching, engine
+from as2 import batching, engine, precision
 from as2.config import cli, parse, setup_logging, write_json
 from as2.data import PROTOCOLS, DataError, is_clean, load, replace_dir, teacher_names
 from twin.collate import TwinCollator
@@ -34,7 +34,7 @@ logger = logging.getLogger("twin.train")
 class TrainConfig:
     train_data: str = field(default="", metadata={"help": "converted split with the teacher's score column"})
     output_dir: str = field(default="", metadata={"help": "folder for checkpoints, model/, logs"})
-    deepspeed_config: str = field(default="configs/ds_twin_cpu.json", metadata={"help": "DeepSpeed JSON"})
+    deepspeed_config: str = field(default="configs/ds_twin.json", metadata={"help": "DeepSpeed JSON"})
     model: str = field(default="", metadata={"help": "query-tower encoder (hub name, HF or ST folder)"})
     doc_model: str = field(
         default="", metadata={"help": "document-tower encoder if not shared (default: model)"}
@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> dict:
     setup_logging(rank)
     engine.seed_everything(cfg.seed)
     out = Path(cfg.output_dir)
-    engine.start_run(cfg, out, rank, [cfg.train_data])
+    ds_config = engine.load_ds_config(cfg.deepspeed_config)  # precision "auto" resolved for this machine
+    engine.start_run(cfg, out, rank, [cfg.train_data], ds_config)
 
     # 1. data: training questions and the teacher's column
     ds = load(cfg.train_data)
@@ -104,14 +105,18 @@ def main(argv: list[str] | None = None) -> dict:
     # 3. batches: question groups, a seeded order per epoch, one shard per rank
     groups = batching.question_groups([len(c) for c in ds["cids"]], cfg.max_candidates)
     collate = TwinCollator(ds, q_tok, d_tok, cfg.max_length, teacher)
-    ds_config = engine.load_ds_config(cfg.deepspeed_config)
     micro = ds_config["train_micro_batch_size_per_gpu"]
     per_epoch = batching.micro_batches_per_epoch(len(groups), micro, world)
     total = engine.total_steps(cfg.epochs, per_epoch, ds_config["gradient_accumulation_steps"], cfg.max_steps)
     eng = engine.build_engine(model, engine.fill_ds_config(ds_config, total))
     loss_fn = TwinDistillLoss(cfg.loss, cfg.temperature, cfg.alpha, cfg.inbatch)
     logger.info(
-        "%d training groups, %d micro-batches/epoch/rank, %d optimizer steps", len(groups), per_epoch, total
+        "%d training groups, %d micro-batches/epoch/rank, %d optimizer steps, %s on %s",
+        len(groups),
+        per_epoch,
+        total,
+        engine.ds_precision(ds_config),
+        precision.describe_device(),
     )
 
     def batches(epoch: int):
@@ -156,6 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
         module.save_pretrained(tmp)
         replace_dir(tmp, out / "model")
         summary.update(teacher=teacher, world_size=world, groups=len(groups), total_steps=total)
+        summary.update(precision=engine.ds_precision(ds_config), hardware=precision.hardware())
         write_json(out / "summary.json", summary)
         logger.info("saved %s", out / "model")
     torch.distributed.barrier()

@@ -129,7 +129,9 @@ def test_deepspeed_launcher_with_two_cpu_ranks(tiny_split, encoder, tmp_path):
     cmd = [str(launcher), "--num_accelerators", "2", "--master_port", str(port), "cerberus/train.py"]
     cmd += args(tiny_split, encoder, out, epochs=2, save_steps=1)  # 1 step per epoch per rank
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    # no compile on first use (as2.engine skips DeepSpeed's shm op), so this needs no build cache; the
+    # budget is for two ranks starting on a loaded 2-core machine (~1 min when idle)
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["global_step"] == 2
@@ -205,6 +207,22 @@ def test_a_changed_config_starts_over_and_a_volatile_one_resumes(tiny_split, enc
     other = train.main(args(tiny_split, encoder, out, ds, epochs=1, alpha=0.5))
     assert other["global_step"] == 3 and [r["step"] for r in read_log(out)] == [1, 2, 3]
     assert json.loads((out / "run_key.json").read_text())["config"]["alpha"] == 0.5
+
+
+def test_precision_auto_is_saved_and_a_new_precision_starts_over(tiny_split, encoder, tmp_path, monkeypatch):
+    """Bug caught: a bf16 checkpoint resumed as fp32 (or the reverse) when "auto" resolves differently."""
+    cfg = json.loads(ds_json(tmp_path / "ds.json").read_text())
+    ds = tmp_path / "auto.json"
+    ds.write_text(json.dumps({**cfg, "bf16": {"enabled": "auto"}}))
+    out = tmp_path / "run"
+    monkeypatch.setenv("AS2_PRECISION", "fp32")
+    first = train.main(args(tiny_split, encoder, out, ds, epochs=1))
+    assert first["precision"] == "fp32" and first["hardware"]["cpu"]
+    assert json.loads((out / "ds_config.json").read_text())["bf16"]["enabled"] is False
+    monkeypatch.setenv("AS2_PRECISION", "bf16")
+    second = train.main(args(tiny_split, encoder, out, ds, epochs=1))
+    assert second["precision"] == "bf16" and [r["step"] for r in read_log(out)] == [1, 2, 3]
+    assert json.loads((out / "ds_config.json").read_text())["bf16"]["enabled"] is True
 
 
 def test_max_negatives_trains_on_a_seeded_sample(tiny_split, encoder, tmp_path):

@@ -70,7 +70,7 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tiny_bert, tiny_
             "--max_length",
             "32",
         ]
-        args += ["--deepspeed_config", "configs/ds_twin_cpu.json", "--epochs", "4", "--save_steps", "1"]
+        args += ["--deepspeed_config", "configs/ds_twin_fp32.json", "--epochs", "4", "--save_steps", "1"]
         return train.main([*args, "--output_dir", str(out), *extra])
 
     run(tmp_path / "a", "--max_steps", "2")  # "killed" after two steps
