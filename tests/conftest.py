@@ -10,6 +10,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# precision "auto" follows the hardware; tests run fp32 on every machine so that their numbers agree (the
+# tests of as2.precision and of explicit bf16 runs set what they need)
+os.environ["AS2_PRECISION"] = "fp32"
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
