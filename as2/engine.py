@@ -13,7 +13,8 @@ computing the loss of one micro-batch; this module owns the rest:
 - stale runs: :func:`start_run` keeps an output folder's checkpoints only while the run's config and
   training data are the ones they were made with; otherwise training starts over (a re-run after a change
   redoes what changed, a re-run after an interruption continues);
-- logging: per-step losses to ``train_log.jsonl`` and the console, on rank 0 only.
+- logging: per-step losses to ``train_log.jsonl`` and the console, on rank 0 only; a resumed run first drops
+  the lines of steps after its checkpoint, so each step is logged once.
 """
 
 from __future__ import annotations
@@ -274,6 +275,8 @@ def train_loop(
     usable = (micro_per_epoch // accum) * accum
     state = resume(engine, out_dir)
     log_path = out_dir / "train_log.jsonl"
+    if rank == 0:
+        trim_log(log_path, state.global_step)
     last: dict[str, float] = {}
     start = time.perf_counter()
     bar = tqdm(total=total, initial=state.global_step, desc="train", disable=rank != 0, unit="step")
@@ -311,6 +314,18 @@ def train_loop(
         "seconds": time.perf_counter() - start,
         **last,
     }
+
+
+def trim_log(path: Path, last_step: int) -> None:
+    """Drop the log lines of steps after ``last_step``: those a resumed run is about to train again."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= last_step]
+    if len(kept) != len(lines):
+        from as2.config import atomic_write_text
+
+        atomic_write_text(path, "".join(kept))
 
 
 def total_steps(epochs: int, micro_per_epoch: int, accum: int, max_steps: int = 0) -> int:

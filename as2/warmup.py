@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -22,8 +23,12 @@ from as2.runs import write_run
 
 
 def main() -> float:
+    import datasets
+
     from as2 import evaluate, fuse, select
 
+    datasets.disable_progress_bars()
+    logging.disable(logging.INFO)  # the entry points log each step; here only the total matters
     start = time.perf_counter()
     questions = [
         Question(

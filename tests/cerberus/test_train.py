@@ -15,7 +15,7 @@ from test_modeling import PAIRS, inputs
 
 from as2 import engine
 from as2.config import ConfigError
-from as2.data import DataError
+from as2.data import DataError, load
 from cerberus import train
 from cerberus.modeling import CerberusStudent
 
@@ -111,7 +111,11 @@ def test_resumed_run_matches_an_uninterrupted_one(tiny_split, encoder, tmp_path,
     assert (tmp_path / "b" / "checkpoints" / "latest").read_text().strip() == "step4"
     assert not (tmp_path / "b" / "model").exists()
 
+    monkeypatch.setattr(engine, "save", lambda eng, out_dir, state, keep=1: [
+        saved.append(state.global_step), real_save(eng, out_dir, state, keep)])  # fmt: skip
     b = train.main(args(tiny_split, encoder, tmp_path / "b", ds, **run))
+    monkeypatch.undo()
+    assert saved == [1, 2, 3, 4, 5, 6]  # steps 5 and 6 only: a run that started over would save 1-4 again
     assert b["global_step"] == 6 and b["epochs_done"] == 2
     assert [r["step"] for r in read_log(tmp_path / "b")] == [1, 2, 3, 4, 5, 6]
     wa = load_file(str(tmp_path / "a" / "model" / "model.safetensors"))
@@ -200,12 +204,15 @@ def test_a_changed_config_starts_over_and_a_volatile_one_resumes(tiny_split, enc
     out = tmp_path / "run"
     first = train.main(args(tiny_split, encoder, out, ds, epochs=1))
     assert first["global_step"] == 3 and len(read_log(out)) == 3
+    first_log = read_log(out)
     # log_steps changes nothing the run computes: the finished run is kept (no step is trained again)
     again = train.main(args(tiny_split, encoder, out, ds, epochs=1, log_steps=2))
     assert again["global_step"] == 3 and len(read_log(out)) == 3
+    assert "loss" not in again  # the summary of a run that trained no step has no loss
     # a new loss weight makes the checkpoints stale: training starts from step 1 and the log anew
     other = train.main(args(tiny_split, encoder, out, ds, epochs=1, alpha=0.5))
     assert other["global_step"] == 3 and [r["step"] for r in read_log(out)] == [1, 2, 3]
+    assert "loss" in other and read_log(out)[0]["loss"] != first_log[0]["loss"]  # trained again
     assert json.loads((out / "run_key.json").read_text())["config"]["alpha"] == 0.5
 
 
@@ -222,11 +229,26 @@ def test_precision_auto_is_saved_and_a_new_precision_starts_over(tiny_split, enc
     monkeypatch.setenv("AS2_PRECISION", "bf16")
     second = train.main(args(tiny_split, encoder, out, ds, epochs=1))
     assert second["precision"] == "bf16" and [r["step"] for r in read_log(out)] == [1, 2, 3]
+    assert "loss" in second  # trained again, not the fp32 checkpoint kept
     assert json.loads((out / "ds_config.json").read_text())["bf16"]["enabled"] is True
 
 
-def test_max_negatives_trains_on_a_seeded_sample(tiny_split, encoder, tmp_path):
-    summary = train.main(args(tiny_split, encoder, tmp_path / "run", epochs=1, max_negatives=1))
-    assert summary["global_step"] >= 1
+def test_max_negatives_trains_on_a_seeded_sample(tiny_split, encoder, tmp_path, monkeypatch):
+    """Bug caught: max_negatives ignored (every negative trained on) or a sample that changes per run."""
+    samples = []
+
+    def recorded(ds, k, seed):
+        out = train_sample_negatives(ds, k, seed)
+        samples.append([(row["cids"], row["labels"]) for row in out])
+        return out
+
+    train_sample_negatives = train.sample_negatives
+    monkeypatch.setattr(train, "sample_negatives", recorded)
+    for run in ("a", "b"):
+        summary = train.main(args(tiny_split, encoder, tmp_path / run, epochs=1, max_negatives=1))
+        assert summary["global_step"] >= 1
+    assert samples[0] == samples[1]
+    assert all(labels.count(0) <= 1 for _, labels in samples[0])
+    assert sum(len(c) for c, _ in samples[0]) < sum(len(c) for c in load(tiny_split)["cids"])
     with pytest.raises(ValueError, match="max_negatives"):
         train.TrainConfig(train_data="x", output_dir="y", model="m", heads=["t1"], max_negatives=-1)

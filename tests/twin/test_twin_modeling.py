@@ -69,7 +69,15 @@ def test_embeddings_normalized_with_cosine_and_save_load(tiny_bert, tmp_path, po
     model.save_pretrained(tmp_path / "m")
     again = TwinModel.from_pretrained(tmp_path / "m")
     assert np.allclose(encode(again, TEXTS, "query"), encode(model, TEXTS, "query"), atol=1e-6)
-    assert fingerprint(tmp_path / "m") == fingerprint(tmp_path / "m")
+    # the fingerprint names the content, not the folder: a copy has the same one, other weights another
+    import shutil
+
+    shutil.copytree(tmp_path / "m", tmp_path / "copy")
+    assert fingerprint(tmp_path / "copy") == fingerprint(tmp_path / "m")
+    with torch.no_grad():
+        again.crossing.bias.add_(1.0)
+    again.save_pretrained(tmp_path / "other")
+    assert fingerprint(tmp_path / "other") != fingerprint(tmp_path / "m")
 
 
 def test_separate_towers_residual_save_load(tiny_bert, tmp_path):
