@@ -198,4 +198,32 @@ $(WQ)/twin_bench/bench.json: $(WQ)/twin/model/model.safetensors $(WQ)/data/test/
 docs/RESULTS.md: $(WQ)/bench/bench.json $(WQ)/twin_bench/bench.json $(WQ)/eval_retrieve/report.json
 	$(PY) -m as2.results --report $(WQ)/eval/report.json --bench $(WQ)/bench/bench.json \
 	  --twin_bench $(WQ)/twin_bench/bench.json --retrieval $(WQ)/eval_retrieve/report.json \
-	  --selection $(WQ)/select/ensemble.json --twin_teacher $(TWIN_TEACHER) --out docs
+	  --selection $(WQ)/select/ensemble.json --twin_teacher $(TWIN_TEACHER) --out docs \
+	  $(if $(wildcard $(WQ)/eval_peers/test/report.json),--peers $(WQ)/eval_peers)
+
+# ---- Peers: what users get from the libraries' defaults (`make peers`; not part of make bench) ---------------
+# sentence-transformers CrossEncoders fine-tuned with that library's own trainer and recipe (cerberus/peer.py)
+# on the same WikiQA train split, scored like teachers and evaluated by as2.evaluate on WikiQA dev and test
+# and on SelQA dev (out of domain). as2.results shows them as rows when $(WQ)/eval_peers/test exists.
+SELQA ?= ../shared/data/selqa
+PEERS := minilm_peer mpnet_peer  # the teachers of configs/wikiqa/peers.yaml
+ENCODER_minilm_peer := minilm-l6
+ENCODER_mpnet_peer  := mpnet-base
+PEER_SPLITS ?= dev test selqa_dev
+
+.PHONY: peers
+peers: install
+	$(PY) -m data_prep.pretrained --names minilm-l6 mpnet-base
+	$(MAKE) --no-print-directory $(foreach s,$(PEER_SPLITS),$(WQ)/eval_peers/$(s)/report.json)
+
+$(WQ)/data/selqa_dev/as2.json: $(SELQA)/SelQA-ass-dev.tsv | install
+	$(PY) -m data_prep.convert --source selqa --input $< --output $(@D)
+
+$(WQ)/peers/%/model/config.json: $(WQ)/data/train/as2.json
+	$(PY) -m cerberus.peer --model $(AS2_MODELS)/$(ENCODER_$*) --train_data $(WQ)/data/train --output_dir $(WQ)/peers/$*
+
+$(WQ)/data/%_peers/as2.json: configs/wikiqa/peers.yaml $(WQ)/data/%/as2.json $(foreach p,$(PEERS),$(WQ)/peers/$(p)/model/config.json)
+	$(PY) -m data_prep.teacher_scores --config $< --data $(WQ)/data/$* --output $(@D) --runs_dir $(WQ)/runs_peers/$*
+
+$(WQ)/eval_peers/%/report.json: $(WQ)/data/%_peers/as2.json
+	$(PY) -m as2.evaluate --data $(WQ)/data/$* --out $(@D) --run $(foreach p,$(PEERS),$(WQ)/runs_peers/$*/$(p).trec)

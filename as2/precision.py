@@ -202,6 +202,9 @@ def hardware(device: str | torch.device | None = None) -> dict[str, Any]:
     info: dict[str, Any] = {
         "device": describe_device(device),
         "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gib": _memory_gib(),
+        "os": f"{platform.system()} {platform.release()}",
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_bf16_instructions": cpu_bf16_instructions(),
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA"),
@@ -213,6 +216,13 @@ def hardware(device: str | torch.device | None = None) -> dict[str, Any]:
     if device.type == "cuda" and torch.cuda.is_available():
         info["cuda_capability"] = ".".join(map(str, torch.cuda.get_device_capability(device)))
     return info
+
+
+def _memory_gib() -> float | None:
+    try:
+        return round(int(Path("/proc/meminfo").read_text().split()[1]) / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def main() -> None:

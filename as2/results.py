@@ -56,6 +56,9 @@ class ResultsConfig:
     twin_teacher: str = field(
         default="", metadata={"help": "the row of the teacher the twin was distilled from"}
     )
+    peers: str = field(
+        default="", metadata={"help": "make peers' eval folder (<split>/report.json): peers as rows"}
+    )
     command: str = field(default="make bench", metadata={"help": "the command that produced the inputs"})
     max_p: float = field(default=0.05, metadata={"help": "p-value at or below which a difference is marked"})
 
@@ -115,6 +118,54 @@ def table_rows(cfg: ResultsConfig, report: dict, bench: dict, selection: dict) -
         row.update({k: costs[name][k] for k in COSTS if k in costs.get(name, {})})
         rows.append(row)
     return rows
+
+
+PEER_SPLITS = {"dev": "WikiQA dev", "test": "WikiQA test", "selqa_dev": "SelQA dev (out of domain)"}
+PEER_ROLE = "peer: sentence-transformers CrossEncoder, library defaults"
+
+
+def read_peers(folder: str, copies: Path) -> dict[str, dict]:
+    """``{split: as2.evaluate report}`` of ``make peers`` (``FOLDER/<split>/report.json``), copied beside the page."""
+    found = {}
+    for split in PEER_SPLITS:
+        path = Path(folder) / split / "report.json"
+        if path.is_file():
+            found[split] = read_json(str(path))
+            if path.resolve() != (copies / split / "report.json").resolve():
+                (copies / split).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, copies / split / "report.json")
+    if not found:
+        raise FileNotFoundError(f"{folder}: no <split>/report.json of make peers ({', '.join(PEER_SPLITS)})")
+    return found
+
+
+def peer_rows(report: dict) -> list[dict]:
+    """Table rows of the peers on the test split (their costs are their encoders', timed as teachers)."""
+    return [
+        {
+            "system": name,
+            "role": PEER_ROLE,
+            **{m: v[m] for m in METRICS},
+            **{f"{m}_mark": "" for m in METRICS},
+        }
+        for name, v in report.get("runs", {}).items()
+    ]
+
+
+def peer_section(peers: dict[str, dict]) -> list[str]:
+    if not peers:
+        return []
+    names = list(next(iter(peers.values()))["runs"])
+    splits = [s for s in PEER_SPLITS if s in peers]
+    lines = ["## Peers: the libraries' defaults", "",
+             "sentence-transformers `CrossEncoder`s fine-tuned with that library's own trainer and recipe on "
+             "the same WikiQA train split (`make peers`, `cerberus/peer.py`), evaluated by `as2.evaluate` "
+             "(clean questions, pessimistic ties). MAP per split:", "",
+             "| system | " + " | ".join(PEER_SPLITS[s] for s in splits) + " |", "|---|" + "---|" * len(splits)]  # fmt: skip
+    for name in names:
+        cells = [f"{peers[s]['runs'][name]['map']:.3f}" if name in peers[s]["runs"] else "" for s in splits]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def markdown(rows: list[dict]) -> str:
@@ -195,25 +246,24 @@ def plot(rows: list[dict], twin_bench: dict, path: Path, cost: str = "ms_per_pai
 
 
 def environment(machine: dict) -> list[str]:
-    """The machine the costs were measured on (``cerberus.bench``'s ``hardware``), and library versions."""
+    """The machine the costs were measured on (``cerberus.bench``'s ``hardware`` record), library versions."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from as2.precision import cpu_model
-
-    cpu = machine.get("cpu") or cpu_model()
-    bf16 = ""
-    if "bf16_native" in machine:
+    if machine:
         have = ", ".join(machine.get("cpu_bf16_instructions") or []) or "none"
-        bf16 = (
-            f" bf16 instructions: {have} ({'native' if machine['bf16_native'] else 'emulated: bf16 not timed'});"
-            f" precision `auto` resolves to {machine['auto_precision']};"
+        line = (
+            f"Machine (where the costs were measured): {machine['device']}, {machine['cores']} cores, "
+            f"{machine['memory_gib']:.0f} GiB RAM, {machine['os']}; bf16 instructions: {have} "
+            f"({'native: bf16 timed' if machine['bf16_native'] else 'emulated: bf16 not timed'}); precision "
+            f"`auto` resolves to {machine['auto_precision']} there; {machine['threads']} torch threads."
         )
-    mem = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kb / 2**20:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
+    else:  # a bench.json from before machine records: this machine, which may not be the bench's
+        from as2.precision import cpu_model
+
+        line = (
+            f"Machine: not recorded in bench.json; this page was generated on {cpu_model()}, "
+            f"{os.cpu_count()} cores, {platform.system()} {platform.release()}."
+        )
     versions = []
     for lib in LIBRARIES:
         dist = {"faiss": "faiss-cpu", "sentence_transformers": "sentence-transformers"}.get(lib, lib)
@@ -221,10 +271,7 @@ def environment(machine: dict) -> list[str]:
             versions.append(f"{lib} {version(dist)}")
         except PackageNotFoundError:
             continue
-    return [
-        f"Machine: {cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}; no GPU;{bf16}",
-        f"Python {sys.version.split()[0]}; " + ", ".join(versions) + ".",
-    ]
+    return [line, f"Python {sys.version.split()[0]}; " + ", ".join(versions) + "."]
 
 
 def twin_section(twin_bench: dict, retrieval: dict) -> list[str]:
@@ -282,7 +329,8 @@ def main(argv: list[str] | None = None) -> dict:
             shutil.copyfile(v, out / "results" / f"{k}.json")
 
     report, bench, twin_bench = data["report"], data["bench"], data["twin_bench"]
-    rows = table_rows(cfg, report, bench, data["selection"])
+    peers = read_peers(cfg.peers, out / "results" / "peers") if cfg.peers else {}
+    rows = table_rows(cfg, report, bench, data["selection"]) + peer_rows(peers.get("test", {}))
     checks = targets(cfg, rows, twin_bench)
     auto = bench.get("hardware", {}).get("auto_precision", "bf16")
     plot(rows, twin_bench, out / "accuracy_latency.png", cost=f"ms_per_pair_b32_{auto}")
@@ -294,7 +342,9 @@ def main(argv: list[str] | None = None) -> dict:
         f"Produced by `{cfg.command}` (the stages and their caching: the Makefile). Regenerate this page "
         "from the JSON in [results/](results/) without training: `python -m as2.results --report "
         "docs/results/report.json --bench docs/results/bench.json --twin_bench docs/results/twin_bench.json "
-        "--retrieval docs/results/retrieval.json --selection docs/results/selection.json --out docs`.",
+        "--retrieval docs/results/retrieval.json --selection docs/results/selection.json"
+        + (" --peers docs/results/peers" if peers else "")
+        + " --out docs`.",
         "",
         *environment(bench.get("hardware", {})),
         f"Costs: {bench.get('pairs')} real test pairs, {bench.get('threads')} torch threads, one process.",
@@ -313,6 +363,7 @@ def main(argv: list[str] | None = None) -> dict:
     lines += ["| target | measured | met |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {'yes' if ok else 'no'} |" for t, m, ok in checks]
     lines += ["", *(twin_section(twin_bench, data["retrieval"]) if twin_bench or data["retrieval"] else [])]
+    lines += peer_section(peers)
     page = out / "RESULTS.md"
     kept = ""
     if page.is_file() and DISCUSSION in page.read_text():

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from as2.config import cli, parse, setup_logging, write_json
+from as2.precision import hardware
 
 logger = logging.getLogger("twin.bench")
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    result: dict = {"threads": torch.get_num_threads(), "config": vars(cfg)}
+    result: dict = {"threads": torch.get_num_threads(), "config": vars(cfg), "hardware": hardware()}
 
     # 1. the twin (trained, or an untrained one from the encoder) and a synthetic corpus
     model_dir = cfg.model or str(out / "twin_model")

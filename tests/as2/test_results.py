@@ -33,7 +33,10 @@ def _inputs(tmp_path):
             "ms_per_pair_b32_bf16": 4.0, "pairs_per_s_b32_bf16": 250.0}  # fmt: skip
     systems = {"a_ce": cost, "b_bi": cost, "cerberus": {**cost, "params": 21.0e6}, "kd_a_ce": cost}
     systems["ensemble"] = {k: 2 * v for k, v in cost.items()}
-    bench = {"pairs": 64, "threads": 2, "systems": systems}
+    machine = {"device": "CPU Test Xeon", "cpu": "Test Xeon", "cores": 2, "memory_gib": 24.0, "os": "Linux 6",
+               "cpu_bf16_instructions": ["amx_bf16"], "bf16_native": True, "auto_precision": "bf16",
+               "threads": 2}  # fmt: skip
+    bench = {"pairs": 64, "threads": 2, "systems": systems, "hardware": machine}
     twin_bench = {"per_query": {"queries": 200, "candidates_per_query": 10.0, "twin_ms_per_query": 2.0,
                                 "cross_encoder_ms_per_query": 60.0, "speedup": 30.0}}  # fmt: skip
     selection = {
@@ -65,6 +68,9 @@ def test_page_table_marks_targets_and_plot(tmp_path):
     assert "| `a_ce` | teacher, ensemble member | 0.500 | 0.600▼ |" in page
     assert "| `cerberus.a_ce` | CERBERUS head | 0.610 | 0.710 |" in page  # no cost of its own
     assert (out / "accuracy_latency.png").stat().st_size > 1000
+    # the machine of the bench record, not the one regenerating the page
+    assert "Machine (where the costs were measured): CPU Test Xeon, 2 cores, 24 GiB RAM" in page
+    assert "bf16 instructions: amx_bf16 (native: bf16 timed); precision `auto` resolves to bf16" in page
     for key in ("report", "bench", "twin_bench", "selection"):
         assert json.loads((out / "results" / f"{key}.json").read_text()) == json.loads(p[key].read_text())
     met = {t["target"]: t["met"] for t in result["targets"]}
@@ -75,12 +81,27 @@ def test_page_table_marks_targets_and_plot(tmp_path):
     assert met["twin MAP >= 90% of its teacher's (a_ce)"] is True  # 0.66 / 0.60
     assert met["twin >= 20x cheaper per query than a cross-encoder"] is True
 
+    # peers (make peers' reports) become rows and a section; their copies regenerate the page too
+    for split, m in (("dev", 0.74), ("test", 0.75), ("selqa_dev", 0.8)):
+        (tmp_path / "peers" / split).mkdir(parents=True)
+        peer_report = {"runs": {"minilm_peer": {"precision@1": m - 0.1, "map": m, "mrr": m + 0.01}}}
+        (tmp_path / "peers" / split / "report.json").write_text(json.dumps(peer_report))
+    results.main([*argv, "--peers", str(tmp_path / "peers")])
+    page = (out / "RESULTS.md").read_text()
+    assert (
+        "| `minilm_peer` | peer: sentence-transformers CrossEncoder, library defaults | 0.650 | 0.750 |"
+        in page
+    )
+    assert "| `minilm_peer` | 0.740 | 0.750 | 0.800 |" in page and "--peers docs/results/peers" in page
+
     # a hand-written discussion survives regeneration from the copied JSON
     (out / "RESULTS.md").write_text(page + "\n## Discussion\n\nHand-written.\n")
     copies = out / "results"
     results.main(["--report", str(copies / "report.json"), "--bench", str(copies / "bench.json"),
-                  "--selection", str(copies / "selection.json"), "--out", str(out)])  # fmt: skip
+                  "--selection", str(copies / "selection.json"), "--peers", str(copies / "peers"),
+                  "--out", str(out)])  # fmt: skip
     again = (out / "RESULTS.md").read_text()
+    assert "| `minilm_peer` | 0.740 | 0.750 | 0.800 |" in again
     assert again.count("## Discussion") == 1 and again.rstrip().endswith("Hand-written.")
 
 
