@@ -43,6 +43,7 @@ clean:
 
 # ---- the demo: the whole CERBERUS pipeline on the WikiQA sample shipped in data_prep/samples -------------
 DEMO   ?= runs/demo
+export DEMO  # the demo's configs name their folders ${DEMO:-runs/demo}/...
 SAMPLE := data_prep/samples/wikiqa
 export AS2_MODELS ?= $(HOME)/.cache/as2-models
 export HF_HUB_OFFLINE ?= 1
@@ -89,6 +90,7 @@ demo-run: install
 # chosen members) trains the students and the twin, predicts, evaluates, times and writes docs/RESULTS.md.
 WIKIQA ?= ../shared/data/wikiqa
 WQ     ?= runs/wikiqa
+export WQ  # the WikiQA configs name their folders ${WQ:-runs/wikiqa}/...
 CE_TEACHERS := minilm_ce sre_ce mpnet_ce
 CANDIDATES  := $(CE_TEACHERS) minilm_bi mpnet_bi
 ENCODER_minilm_ce := minilm-l6

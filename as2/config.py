@@ -4,7 +4,9 @@ Each entry point declares a dataclass whose fields all have a default and a one-
 (``field(default=..., metadata={"help": "..."})``) and validates itself in ``__post_init__``.
 :func:`parse` builds the argument parser from it:
 
-- ``--config FILE.yaml`` supplies values (unknown keys are errors, naming the file and the key);
+- ``--config FILE.yaml`` supplies values (unknown keys are errors, naming the file and the key); its strings
+  may name environment variables, ``${VAR}`` or ``${VAR:-default}`` (a variable that is not set and has no
+  default is left as written), so one config serves any output folder (the Makefile exports ``DEMO``, ``WQ``);
 - every field is also a flag (``--max_length 128``); flags win over the YAML file;
 - ``--local_rank`` (injected by the ``deepspeed`` launcher) is accepted and returned beside the config.
 
@@ -18,6 +20,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import sys
 import types
 import typing
@@ -80,6 +83,20 @@ def _coerce(value: Any, tp: Any, name: str, where: str) -> Any:
         ) from e
 
 
+_ENV_REF = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+def expand_env(value: Any) -> Any:
+    """``${VAR}`` / ``${VAR:-default}`` in the strings of ``value`` (lists and mappings too) replaced."""
+    if isinstance(value, str):
+        return _ENV_REF.sub(lambda m: os.environ.get(m[1], m[2] if m[2] is not None else m[0]), value)
+    if isinstance(value, list):
+        return [expand_env(v) for v in value]
+    if isinstance(value, dict):
+        return {k: expand_env(v) for k, v in value.items()}
+    return value
+
+
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
@@ -87,7 +104,7 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
-    return data
+    return expand_env(data)
 
 
 def parse(cls: type[T], argv: list[str] | None = None, description: str | None = None) -> tuple[T, int]:

@@ -90,7 +90,7 @@ def time_per_pair(score, questions, candidates, batch: int, repeats: int = 3) ->
 
 
 def measure(spec: dict, questions, candidates, max_length: int, precisions: list[str], repeats: int) -> dict:
-    from data_prep.teachers import load_teacher
+    from cerberus.teachers import load_teacher
 
     row = {}
     for precision in precisions:

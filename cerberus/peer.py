@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
         warmup_ratio=cfg.warmup_ratio,
         lr_scheduler_type="linear",
         bf16=resolved == "bf16",
+        use_cpu=precisions.default_device() == "cpu",  # transformers refuses bf16 on a CPU unless told
         seed=cfg.seed,
         save_strategy="no",
         logging_steps=50,

@@ -4,7 +4,7 @@
     python -m data_prep.teacher_scores --data data/train --output data/train_scored --runs_dir runs/teachers \\
         --teachers '{"mpnet_ce": {"kind": "cerberus", "path": "runs/mpnet_ce/model"}}'
 
-Teacher kinds (they differ in architecture, tokenizer and kind; see ``data_prep/teachers.py``):
+Teacher kinds (they differ in architecture, tokenizer and kind; see ``cerberus/teachers.py``):
 
 - ``cerberus``: a cross-encoder fine-tuned here (``cerberus/train.py``'s ``model/``): its logit;
 - ``cross-encoder``: a sentence-transformers ``CrossEncoder`` folder or hub name: its raw logit;
@@ -33,8 +33,8 @@ from as2.data import BASE_COLUMNS, PROTOCOLS, SUMMARY_FILE, apply_protocol, from
 from as2.precision import check as check_precision
 from as2.precision import hardware, resolve
 from as2.runs import write_run
+from cerberus.teachers import KINDS, data_fingerprint, load_teacher, teacher_fingerprint
 from data_prep.pretrained import default_dest
-from data_prep.teachers import KINDS, data_fingerprint, load_teacher, teacher_fingerprint
 
 logger = logging.getLogger("data_prep.teacher_scores")
 

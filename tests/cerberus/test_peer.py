@@ -28,8 +28,10 @@ def test_peer_trains_every_pair_and_saves_a_cross_encoder(tiny_bert, tiny_split,
     assert summary["steps"] == 3 and summary["precision"] == "fp32"  # the tests run fp32 (conftest)
     assert json.loads((out / "summary.json").read_text())["hardware"]["cpu"]
     assert not (out / "trainer").exists()
-    clean = peer.main([*argv, "--output_dir", str(tmp_path / "clean"), "--protocol", "clean"])
-    assert clean["questions"] == len(questions)
+    clean = peer.main(
+        [*argv, "--output_dir", str(tmp_path / "clean"), "--protocol", "clean", "--precision", "bf16"]
+    )
+    assert clean["questions"] == len(questions) and clean["precision"] == "bf16"  # bf16 autocast on a CPU too
 
     from sentence_transformers.cross_encoder import CrossEncoder
 

@@ -10,9 +10,10 @@ import torch
 
 from as2.data import SUMMARY_FILE, load
 from as2.runs import read_run, write_run
+from cerberus import teachers
 from cerberus.modeling import CerberusStudent, StudentConfig
 from cerberus.scoring import score_pairs
-from data_prep import teacher_scores, teachers
+from data_prep import teacher_scores
 
 
 @pytest.fixture(scope="module")

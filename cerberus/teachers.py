@@ -2,6 +2,9 @@
 
 A teacher's fingerprint hashes its model files (or run file), its kind and settings, and the data it
 scores, so cached scores from another model, setting or split are never taken for current ones.
+
+They live in ``cerberus`` because one kind is a CERBERUS student; ``data_prep.teacher_scores`` and
+``cerberus.bench`` import them from here, and nothing in ``cerberus`` imports ``data_prep``.
 """
 
 from __future__ import annotations
