@@ -60,8 +60,7 @@ def init_distributed() -> tuple[int, int]:
         # init on a machine; that op serves only tensor-parallel inference, never training, so it is marked
         # unavailable (DeepSpeed then uses the process group's all-reduce, as on any platform without it).
         # DeepSpeed keeps this dict once probed, so the edit holds for the process.
-        ops = deepspeed.ops.__compatible_ops__
-        ops["deepspeed_shm_comm"] = False
+        deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
         deepspeed.init_distributed(verbose=False)
     return torch.distributed.get_rank(), torch.distributed.get_world_size()
 
@@ -191,6 +190,23 @@ def start_run(
         write_json(key_file, key)
     if torch.distributed.is_initialized():
         torch.distributed.barrier()
+
+
+def log_plan(
+    questions: int, groups: int, max_candidates: int, per_epoch: int, total: int, ds_config: dict[str, Any]
+) -> None:
+    """One line saying what a run will train on, how long, in which precision and on what device."""
+    logger.info(
+        "%d questions in %d training groups (at most %d candidates each: longer lists are split), "
+        "%d micro-batches/epoch/rank, %d optimizer steps, %s on %s",
+        questions,
+        groups,
+        max_candidates,
+        per_epoch,
+        total,
+        ds_precision(ds_config),
+        precision.describe_device(),
+    )
 
 
 def build_engine(model: torch.nn.Module, ds_config: dict[str, Any]):

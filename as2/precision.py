@@ -1,8 +1,8 @@
 """Numeric precision chosen by the hardware: ``auto`` resolves to ``bf16`` where bf16 is native, else ``fp32``.
 
 bf16 halves memory traffic and, where the hardware has bf16 instructions, runs matrix products faster than
-fp32. Where it has none (an AVX2-only CPU), oneDNN emulates bf16 in software: a bf16 matrix product there
-ran ~170x and a training step ~12x slower than fp32 (measured on an AVX2-only AMD EPYC). So nothing here assumes bf16; every entry point takes
+fp32. Where it has none (an AVX2-only CPU), oneDNN emulates bf16 in software: there a bf16 matrix product ran
+80-170x and a training step 12-13x slower than fp32. So nothing here assumes bf16; every entry point takes
 ``precision`` (``auto`` | ``fp32`` | ``bf16``) and resolves ``auto`` once from the hardware:
 
 - CUDA: ``torch.cuda.is_bf16_supported()``;
@@ -125,14 +125,19 @@ def resolve(precision: str, device: str | torch.device | None = None) -> str:
         else:
             return "bf16" if bf16_native(device) else "fp32"
     if precision == "bf16" and not bf16_native(device):
-        ratio = bf16_slowdown(str(device).split(":")[0])
-        logger.warning(
-            "bf16 was asked for, but %s runs it emulated (no bf16 instructions, or ONEDNN_MAX_CPU_ISA below "
-            "them): a bf16 matrix product ran %.0fx slower than fp32 here (precision auto chooses fp32)",
-            describe_device(device),
-            ratio,
-        )
+        _warn_emulated(str(device).split(":")[0])
     return precision
+
+
+@functools.cache
+def _warn_emulated(device: str) -> None:
+    """Once per process and device: bf16 asked for where it is emulated, with the measured slowdown."""
+    logger.warning(
+        "bf16 was asked for, but %s runs it emulated (no bf16 instructions, or ONEDNN_MAX_CPU_ISA below "
+        "them): a bf16 matrix product ran %.0fx slower than fp32 here (precision auto chooses fp32)",
+        describe_device(device),
+        bf16_slowdown(device),
+    )
 
 
 def torch_dtype(resolved: str) -> torch.dtype:

@@ -19,16 +19,22 @@ system differs from the ensemble with p <= ``max_p`` (ranx's paired test of the 
 from __future__ import annotations
 
 import json
-import os
-import platform
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from as2.config import atomic_write_text, cli, parse, setup_logging
+from as2.results_sections import (
+    METRICS,
+    environment,
+    peer_rows,
+    peer_section,
+    plot,
+    read_json,
+    read_peers,
+    twin_section,
+)
 
-METRICS = ("precision@1", "map", "mrr")
 COSTS = (
     "params",
     "ms_per_pair_b1_fp32",
@@ -36,7 +42,6 @@ COSTS = (
     "ms_per_pair_b32_bf16",
     "pairs_per_s_b32_bf16",
 )
-LIBRARIES = ("torch", "transformers", "datasets", "deepspeed", "sentence_transformers", "faiss", "ranx")
 DISCUSSION = "## Discussion"
 
 
@@ -65,16 +70,6 @@ class ResultsConfig:
     def __post_init__(self):
         if not self.report or not self.bench:
             raise ValueError("report and bench are required")
-
-
-def read_json(path: str) -> dict:
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p} does not exist (run the stage that writes it first)")
-    try:
-        return json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{p}: not valid JSON ({e})") from e
 
 
 def role(name: str, candidates: list[str], members: list[str], student: str) -> str:
@@ -118,54 +113,6 @@ def table_rows(cfg: ResultsConfig, report: dict, bench: dict, selection: dict) -
         row.update({k: costs[name][k] for k in COSTS if k in costs.get(name, {})})
         rows.append(row)
     return rows
-
-
-PEER_SPLITS = {"dev": "WikiQA dev", "test": "WikiQA test", "selqa_dev": "SelQA dev (out of domain)"}
-PEER_ROLE = "peer: sentence-transformers CrossEncoder, library defaults"
-
-
-def read_peers(folder: str, copies: Path) -> dict[str, dict]:
-    """``{split: as2.evaluate report}`` of ``make peers`` (``FOLDER/<split>/report.json``), copied beside the page."""
-    found = {}
-    for split in PEER_SPLITS:
-        path = Path(folder) / split / "report.json"
-        if path.is_file():
-            found[split] = read_json(str(path))
-            if path.resolve() != (copies / split / "report.json").resolve():
-                (copies / split).mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, copies / split / "report.json")
-    if not found:
-        raise FileNotFoundError(f"{folder}: no <split>/report.json of make peers ({', '.join(PEER_SPLITS)})")
-    return found
-
-
-def peer_rows(report: dict) -> list[dict]:
-    """Table rows of the peers on the test split (their costs are their encoders', timed as teachers)."""
-    return [
-        {
-            "system": name,
-            "role": PEER_ROLE,
-            **{m: v[m] for m in METRICS},
-            **{f"{m}_mark": "" for m in METRICS},
-        }
-        for name, v in report.get("runs", {}).items()
-    ]
-
-
-def peer_section(peers: dict[str, dict]) -> list[str]:
-    if not peers:
-        return []
-    names = list(next(iter(peers.values()))["runs"])
-    splits = [s for s in PEER_SPLITS if s in peers]
-    lines = ["## Peers: the libraries' defaults", "",
-             "sentence-transformers `CrossEncoder`s fine-tuned with that library's own trainer and recipe on "
-             "the same WikiQA train split (`make peers`, `cerberus/peer.py`), evaluated by `as2.evaluate` "
-             "(clean questions, pessimistic ties). MAP per split:", "",
-             "| system | " + " | ".join(PEER_SPLITS[s] for s in splits) + " |", "|---|" + "---|" * len(splits)]  # fmt: skip
-    for name in names:
-        cells = [f"{peers[s]['runs'][name]['map']:.3f}" if name in peers[s]["runs"] else "" for s in splits]
-        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
-    return [*lines, ""]
 
 
 def markdown(rows: list[dict]) -> str:
@@ -212,108 +159,6 @@ def targets(cfg: ResultsConfig, rows: list[dict], twin_bench: dict) -> list[tupl
         sp = twin_bench["per_query"]["speedup"]
         out.append(("twin >= 20x cheaper per query than a cross-encoder", f"{sp:.1f}x", sp >= 20))
     return out
-
-
-def plot(rows: list[dict], twin_bench: dict, path: Path, cost: str = "ms_per_pair_b32_bf16") -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 5))
-    for r in rows:
-        if cost in r and "map" in r:
-            ax.scatter(r[cost], r["map"], s=40)
-            ax.annotate(
-                r["system"], (r[cost], r["map"]), textcoords="offset points", xytext=(5, 3), fontsize=8
-            )
-    twin = next((r for r in rows if r["system"] == "twin" and "map" in r), None)
-    if twin and twin_bench.get("per_query"):
-        pq = twin_bench["per_query"]
-        x = pq["twin_ms_per_query"] / pq["candidates_per_query"]
-        ax.scatter(x, twin["map"], marker="s", s=40, color="black")
-        ax.annotate("twin (ms/query / candidates)", (x, twin["map"]), textcoords="offset points",
-                    xytext=(5, -10), fontsize=8)  # fmt: skip
-    ax.set_xscale("log")
-    ax.set_xlabel(f"{cost.replace('_', ' ')} (log scale)")
-    ax.set_ylabel("MAP (WikiQA clean test)")
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
-
-
-def environment(machine: dict) -> list[str]:
-    """The machine the costs were measured on (``cerberus.bench``'s ``hardware`` record), library versions."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    if machine:
-        have = ", ".join(machine.get("cpu_bf16_instructions") or []) or "none"
-        line = (
-            f"Machine (where the costs were measured): {machine['device']}, {machine['cores']} cores, "
-            f"{machine['memory_gib']:.0f} GiB RAM, {machine['os']}; bf16 instructions: {have} "
-            f"({'native: bf16 timed' if machine['bf16_native'] else 'emulated: bf16 not timed'}); precision "
-            f"`auto` resolves to {machine['auto_precision']} there; {machine['threads']} torch threads."
-        )
-    else:  # a bench.json from before machine records: this machine, which may not be the bench's
-        from as2.precision import cpu_model
-
-        line = (
-            f"Machine: not recorded in bench.json; this page was generated on {cpu_model()}, "
-            f"{os.cpu_count()} cores, {platform.system()} {platform.release()}."
-        )
-    versions = []
-    for lib in LIBRARIES:
-        dist = {"faiss": "faiss-cpu", "sentence_transformers": "sentence-transformers"}.get(lib, lib)
-        try:
-            versions.append(f"{lib} {version(dist)}")
-        except PackageNotFoundError:
-            continue
-    return [line, f"Python {sys.version.split()[0]}; " + ", ".join(versions) + "."]
-
-
-def twin_section(twin_bench: dict, retrieval: dict) -> list[str]:
-    lines = ["## Twin encoder: retrieval and index", ""]
-    if retrieval:
-        runs = retrieval["runs"]
-        for name, m in runs.items():
-            lines.append(
-                f"- Open retrieval (`{name}`, every test candidate in one Flat index, top 100, questions with "
-                f"no hit score 0): P@1 {m['precision@1']:.3f}, MAP {m['map']:.3f}, MRR {m['mrr']:.3f} on "
-                f"{retrieval['questions']} {retrieval['protocol']} questions."
-            )
-    pq = twin_bench.get("per_query")
-    if pq:
-        lines.append(
-            f"- Per query on {pq['queries']} test questions ({pq['candidates_per_query']:.1f} candidates each): "
-            f"twin {pq['twin_ms_per_query']:.2f} ms (encode the question, inner products with precomputed "
-            f"vectors) vs a cross-encoder of the same encoder {pq['cross_encoder_ms_per_query']:.1f} ms: "
-            f"{pq['speedup']:.1f}x cheaper."
-        )
-    build = twin_bench.get("index_build")
-    if build:
-        raw = twin_bench["raw_encoder"]
-        lines.append(
-            f"- Index build (`Flat`, {build['docs']} synthetic "
-            f"sentences): {build['docs_per_s_after_load']:.0f} docs/s vs {raw['docs_per_s']:.0f} docs/s for "
-            f"the raw document tower on the same texts: overhead {100 * build['overhead']:.1f}% "
-            f"({100 * build['overhead_with_load']:.1f}% counting model loading); peak RSS "
-            f"{build['peak_rss_mib']:.0f} MiB (index {build['index_mib']:.0f} MiB)."
-        )
-    big = twin_bench.get("index_build_rss")
-    if big:
-        lines.append(f"- Peak RSS building `Flat` over {big['docs']} synthetic sentences: "
-                     f"{big['peak_rss_mib']:.0f} MiB, of which the index {big['index_mib']:.0f} MiB.")  # fmt: skip
-    recall = twin_bench.get("recall@10")
-    if recall:
-        lines += ["", "| index | recall@10 vs Flat | ms/query | search params |", "|---|---|---|---|"]
-        for spec, r in recall.items():
-            lines.append(
-                f"| `{spec}` | {r['recall']:.3f} | {r['ms_per_query']:.3f} | {r.get('params', '')} |"
-            )
-    return [*lines, ""]
 
 
 def main(argv: list[str] | None = None) -> dict:

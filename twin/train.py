@@ -110,14 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
     total = engine.total_steps(cfg.epochs, per_epoch, ds_config["gradient_accumulation_steps"], cfg.max_steps)
     eng = engine.build_engine(model, engine.fill_ds_config(ds_config, total))
     loss_fn = TwinDistillLoss(cfg.loss, cfg.temperature, cfg.alpha, cfg.inbatch)
-    logger.info(
-        "%d training groups, %d micro-batches/epoch/rank, %d optimizer steps, %s on %s",
-        len(groups),
-        per_epoch,
-        total,
-        engine.ds_precision(ds_config),
-        precision.describe_device(),
-    )
+    engine.log_plan(len(ds), len(groups), cfg.max_candidates, per_epoch, total, ds_config)
 
     def batches(epoch: int):
         for items in batching.epoch_batches(groups, micro, epoch, cfg.seed, rank, world):

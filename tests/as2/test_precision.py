@@ -52,9 +52,12 @@ def test_explicit_values_and_the_environment_win(native, monkeypatch, caplog):
     native(False)
     monkeypatch.setattr(precision, "bf16_slowdown", lambda device="cpu": 76.0)
     monkeypatch.setenv(precision.ENV, "bf16")
+    precision._warn_emulated.cache_clear()  # another test may have been warned already
     with caplog.at_level(logging.WARNING, logger="as2.precision"):
         assert precision.resolve("auto", "cpu") == "bf16"
+        assert precision.resolve("bf16", "cpu") == "bf16"
     assert "emulated" in caplog.text and "76x slower" in caplog.text
+    assert caplog.text.count("emulated") == 1  # once per process, not once per batch
     monkeypatch.setenv(precision.ENV, "fp16")
     with pytest.raises(ValueError, match=r"\$AS2_PRECISION must be one of"):
         precision.resolve("auto", "cpu")
