@@ -117,7 +117,8 @@ bench: install
 	$(MAKE) --no-print-directory bench-teachers && $(MAKE) --no-print-directory bench-students && \
 	echo "bench finished in $$(( $$(date +%s) - start )) s"
 
-bench-teachers: $(WQ)/select/members.txt $(WQ)/select/twin_teacher.txt
+# models named in an explicit rule: a missing one is rebuilt (make skips missing intermediates of pattern rules)
+bench-teachers: $(TEACHER_MODELS) $(WQ)/select/members.txt $(WQ)/select/twin_teacher.txt
 
 $(WQ)/data/%/as2.json: $(WIKIQA)/WikiQA-%.tsv | install
 	$(PY) -m data_prep.convert --source wikiqa --input $< --output $(@D)
@@ -212,11 +213,14 @@ PEERS := minilm_peer mpnet_peer  # the teachers of configs/wikiqa/peers.yaml
 ENCODER_minilm_peer := minilm-l6
 ENCODER_mpnet_peer  := mpnet-base
 PEER_SPLITS ?= dev test selqa_dev
+PEER_MODELS := $(foreach p,$(PEERS),$(WQ)/peers/$(p)/model/config.json)
 
-.PHONY: peers
+.PHONY: peers peer-models
 peers: install
 	$(PY) -m data_prep.pretrained --names minilm-l6 mpnet-base
-	$(MAKE) --no-print-directory $(foreach s,$(PEER_SPLITS),$(WQ)/eval_peers/$(s)/report.json)
+	$(MAKE) --no-print-directory peer-models $(foreach s,$(PEER_SPLITS),$(WQ)/eval_peers/$(s)/report.json)
+
+peer-models: $(PEER_MODELS)  # named in an explicit rule: a missing model is trained even when scores exist
 
 $(WQ)/data/selqa_dev/as2.json: $(SELQA)/SelQA-ass-dev.tsv | install
 	$(PY) -m data_prep.convert --source selqa --input $< --output $(@D)
@@ -224,7 +228,7 @@ $(WQ)/data/selqa_dev/as2.json: $(SELQA)/SelQA-ass-dev.tsv | install
 $(WQ)/peers/%/model/config.json: $(WQ)/data/train/as2.json
 	$(PY) -m cerberus.peer --model $(AS2_MODELS)/$(ENCODER_$*) --train_data $(WQ)/data/train --output_dir $(WQ)/peers/$*
 
-$(WQ)/data/%_peers/as2.json: configs/wikiqa/peers.yaml $(WQ)/data/%/as2.json $(foreach p,$(PEERS),$(WQ)/peers/$(p)/model/config.json)
+$(WQ)/data/%_peers/as2.json: configs/wikiqa/peers.yaml $(WQ)/data/%/as2.json $(PEER_MODELS)
 	$(PY) -m data_prep.teacher_scores --config $< --data $(WQ)/data/$* --output $(@D) --runs_dir $(WQ)/runs_peers/$*
 
 $(WQ)/eval_peers/%/report.json: $(WQ)/data/%_peers/as2.json
