@@ -276,3 +276,24 @@ def test_write_report_in_process(tmp_path):
     report = write_report(res, tmp_path / "out")
     assert report["data"] is None and report["runs"] == {"s": {"precision@1": 1.0}}
     assert (tmp_path / "out" / "per_question.csv").read_text().splitlines()[0] == "run,qid,precision@1"
+
+
+def test_the_ranx_internals_as2_metrics_relies_on_are_there():
+    """Bug caught: a ranx release that renames what as2.metrics uses beyond ranx's documented API (the pin in
+    pyproject.toml keeps 0.3.x; this says loudly which piece moved when the pin is raised)."""
+    import inspect
+
+    from ranx.data_structures import Report
+    from ranx.metrics import metric_switch
+
+    assert callable(metric_switch)
+    for method in (
+        "get_metric_label",
+        "format_score",
+        "get_superscript_for_table",
+        "get_stat_test_label",
+        "to_dict",
+    ):
+        assert callable(getattr(Report, method, None)), f"ranx Report.{method} is gone"
+    params = set(inspect.signature(Report.__init__).parameters)
+    assert {"model_names", "results", "comparisons", "metrics", "max_p", "win_tie_loss"} <= params, params
