@@ -7,7 +7,9 @@
 Reads a converted split (``data_prep.convert``) whose teacher-score columns are named after the heads,
 and the DeepSpeed JSON named by ``deepspeed_config`` (optimizer, precision, ZeRO stage, micro-batch in
 questions). Writes to ``output_dir``: ``checkpoints/`` (DeepSpeed, for resume), ``model/`` (safetensors
-student + tokenizer), ``train_log.jsonl``, ``config.yaml`` (resolved) and ``summary.json``.
+student + tokenizer), ``train_log.jsonl``, ``config.yaml`` (resolved), ``ds_config.json`` (resolved) and
+``summary.json``. The skeleton (ranks, resume, groups, engine, export) is the shared ``as2.training.train``;
+this file is the recipe: the student, its collator and its loss.
 
 Heads: each entry of ``heads`` is a teacher-score column (the head is distilled from that teacher) or
 ``name=t1+t2+...`` (distilled from the mean of those teachers' normalized scores). With ``alpha: 1`` the
@@ -17,28 +19,20 @@ TANDA sequence is two runs, the second with ``init_from`` pointing at the first'
 
 from __future__ import annotations
 
-import logging
-import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
-from as2 import batching, engine, precision
-from as2.config import ConfigError, cli, parse, setup_logging, write_json
-from as2.data import PROTOCOLS, DataError, is_clean, load, replace_dir, sample_negatives, teacher_names
+from as2.config import ConfigError, cli, parse
+from as2.data import DataError, sample_negatives, teacher_names
+from as2.training import Recipe, TrainingArguments, autocast, train
 from cerberus.collate import GroupCollator, scatter
 from cerberus.losses import KINDS, MultiHeadDistillLoss
 from cerberus.modeling import COMBINE_MODES, POOLING_MODES, CerberusStudent, StudentConfig
 
-logger = logging.getLogger("cerberus.train")
-
 
 @dataclass
-class TrainConfig:
-    train_data: str = field(default="", metadata={"help": "converted split to train on (data_prep.convert)"})
-    output_dir: str = field(default="", metadata={"help": "folder for checkpoints, model/, logs"})
-    deepspeed_config: str = field(default="configs/ds_cpu.json", metadata={"help": "DeepSpeed JSON"})
+class TrainConfig(TrainingArguments):
     model: str = field(default="", metadata={"help": "pretrained encoder (hub name or folder)"})
     init_from: str = field(default="", metadata={"help": "start from a saved student model/ folder instead"})
     heads: list[str] = field(
@@ -54,26 +48,12 @@ class TrainConfig:
     teacher_norm: str = field(
         default="zscore", metadata={"help": "teacher scores: zscore (per teacher) or none"}
     )
-    protocol: str = field(default="raw", metadata={"help": f"training questions: {PROTOCOLS}"})
     max_negatives: int = field(
         default=0, metadata={"help": "keep at most N negatives per question, a seeded choice (0: all)"}
     )
-    max_length: int = field(default=128, metadata={"help": "tokens per (question, candidate) pair"})
-    max_candidates: int = field(default=16, metadata={"help": "candidates per training group"})
-    epochs: int = field(default=1, metadata={"help": "passes over the training groups"})
-    max_steps: int = field(
-        default=0, metadata={"help": "stop after this many optimizer steps (0: all epochs)"}
-    )
-    save_steps: int = field(
-        default=0, metadata={"help": "checkpoint every N optimizer steps (0: at the end)"}
-    )
-    log_steps: int = field(default=10, metadata={"help": "log every N optimizer steps"})
-    seed: int = field(default=42, metadata={"help": "seed for initialization, order and dropout"})
 
     def __post_init__(self):
-        for name in ("train_data", "output_dir"):
-            if not getattr(self, name):
-                raise ValueError(f"{name} is required")
+        super().__post_init__()
         if bool(self.model) == bool(self.init_from):
             raise ValueError(
                 "give exactly one of model (a pretrained encoder) and init_from (a saved student)"
@@ -84,8 +64,6 @@ class TrainConfig:
             raise ValueError(f"max_negatives must be >= 0, got {self.max_negatives}")
         if self.teacher_norm not in ("zscore", "none"):
             raise ValueError(f"teacher_norm must be zscore or none, got {self.teacher_norm!r}")
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         StudentConfig(
             head_names=self.head_names(),
             body_layers=self.body_layers,
@@ -112,17 +90,14 @@ def teacher_stats(ds, columns: list[str]) -> dict[str, tuple[float, float]]:
 
 def main(argv: list[str] | None = None) -> dict:
     cfg, _ = parse(TrainConfig, argv, description=__doc__)
-    rank, world = engine.init_distributed()
-    setup_logging(rank)
-    engine.seed_everything(cfg.seed)
-    out = Path(cfg.output_dir)
-    ds_config = engine.load_ds_config(cfg.deepspeed_config)  # precision "auto" resolved for this machine
-    engine.start_run(cfg, out, rank, [cfg.train_data], ds_config)
+    return train(cfg, lambda ds: recipe(cfg, ds))
 
-    # 1. data: training questions and, unless labels alone teach, the teacher columns each head needs
-    ds = load(cfg.train_data)
-    if cfg.protocol == "clean":
-        ds = ds.filter(lambda row: is_clean(row["labels"]))
+
+def recipe(cfg: TrainConfig, ds) -> Recipe:
+    """The CERBERUS student, its collator, loss and saver for the training questions ``ds``."""
+    from transformers import AutoTokenizer
+
+    # 1. data: a seeded sample of negatives, and (unless labels alone teach) the teacher columns of each head
     if cfg.max_negatives:
         ds = sample_negatives(ds, cfg.max_negatives, cfg.seed)
     columns = cfg.head_teachers() if cfg.alpha < 1 else None
@@ -140,9 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
         else {}
     )
 
-    # 2. model and tokenizer
-    from transformers import AutoTokenizer
-
+    # 2. model and tokenizer: a new student from an encoder, or a saved one (TANDA's second step)
     if cfg.init_from:
         model = CerberusStudent.from_pretrained(cfg.init_from)
         if model.head_names != cfg.head_names():
@@ -161,27 +134,13 @@ def main(argv: list[str] | None = None) -> dict:
         model = CerberusStudent.from_encoder(cfg.model, shape)
         tokenizer = AutoTokenizer.from_pretrained(cfg.model)
 
-    # 3. batches: question groups, a seeded order per epoch, one shard per rank
-    groups = batching.question_groups([len(c) for c in ds["cids"]], cfg.max_candidates)
-    collate = GroupCollator(ds, tokenizer, cfg.max_length, columns, stats)
-    micro = ds_config["train_micro_batch_size_per_gpu"]
-    per_epoch = batching.micro_batches_per_epoch(len(groups), micro, world)
-    total = engine.total_steps(cfg.epochs, per_epoch, ds_config["gradient_accumulation_steps"], cfg.max_steps)
-    eng = engine.build_engine(model, engine.fill_ds_config(ds_config, total))
+    # 3. the loss of one micro-batch: every head against its teacher (and the labels), on whole groups
     loss_fn = MultiHeadDistillLoss(cfg.loss, cfg.temperature, cfg.alpha)
-    engine.log_plan(len(ds), len(groups), cfg.max_candidates, per_epoch, total, ds_config)
-
-    def batches(epoch: int):
-        for items in batching.epoch_batches(groups, micro, epoch, cfg.seed, rank, world):
-            yield collate(items)
-
     names = cfg.head_names() + (["combined"] if cfg.combine == "pooler" else [])
 
     def step(eng, batch):
         inputs = {k: v.to(eng.device) for k, v in batch["inputs"].items()}
-        with torch.autocast(
-            eng.device.type, dtype=engine.autocast_dtype(eng), enabled=eng.bfloat16_enabled()
-        ):
+        with autocast(eng):
             out = eng(**inputs)
         logits = out["logits"].float()  # [N, k]
         teacher = batch["teacher"].to(eng.device) if batch["teacher"] is not None else None
@@ -196,34 +155,14 @@ def main(argv: list[str] | None = None) -> dict:
         )
         return total_loss, {f"loss/{n}": v for n, v in zip(names, per_head.detach().tolist(), strict=True)}
 
-    # 4. train (resuming from out/checkpoints if a run was interrupted)
-    summary = engine.train_loop(
-        eng,
-        batches,
-        step,
-        out_dir=out,
-        epochs=cfg.epochs,
-        micro_per_epoch=per_epoch,
-        max_steps=cfg.max_steps,
-        save_steps=cfg.save_steps,
-        log_steps=cfg.log_steps,
+    return Recipe(
+        data=ds,
+        model=model,
+        collate=GroupCollator(ds, tokenizer, cfg.max_length, columns, stats),
+        step=step,
+        save=lambda module, folder: module.save_pretrained(folder, tokenizer=tokenizer),
+        summary={"heads": cfg.head_names()},
     )
-
-    # 5. export the student as safetensors (rank 0), atomically
-    if rank == 0:
-        tmp = out / "model.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        module = eng.module
-        if eng.bfloat16_enabled():
-            module = module.float()
-        module.save_pretrained(tmp, tokenizer=tokenizer)
-        replace_dir(tmp, out / "model")
-        summary.update(heads=cfg.head_names(), world_size=world, groups=len(groups), total_steps=total)
-        summary.update(precision=engine.ds_precision(ds_config), hardware=precision.hardware())
-        write_json(out / "summary.json", summary)
-        logger.info("saved %s", out / "model")
-    torch.distributed.barrier()
-    return summary
 
 
 if __name__ == "__main__":
