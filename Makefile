@@ -48,8 +48,8 @@ SAMPLE := data_prep/samples/wikiqa
 export AS2_MODELS ?= $(HOME)/.cache/as2-models
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
-# DeepSpeed launcher: RANKS processes x THREADS torch threads each; keep RANKS x THREADS = cores. On CPU one
-# rank with every core is fastest for a model that fits (more ranks add a gradient all-reduce per step).
+# DeepSpeed launcher: RANKS processes x THREADS torch threads each; keep RANKS x THREADS = cores. One rank by
+# default: a run then computes the same on any machine (each rank adds its own micro-batch to a step).
 RANKS   ?= 1
 THREADS ?= $(shell echo $$(( $$(nproc) / $(RANKS) )))
 LAUNCH  := OMP_NUM_THREADS=$(THREADS) $(VENV)/bin/deepspeed --num_accelerators $(RANKS)

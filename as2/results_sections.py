@@ -119,8 +119,8 @@ def environment(machine: dict) -> list[str]:
         from as2.precision import cpu_model
 
         line = (
-            f"Machine: not recorded in bench.json; this page was generated on {cpu_model()}, "
-            f"{os.cpu_count()} cores, {platform.system()} {platform.release()}."
+            "Machine of the costs: not recorded (bench.json predates machine records); this page was "
+            f"regenerated on {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}."
         )
     versions = []
     for lib in LIBRARIES:

@@ -1,6 +1,6 @@
 """Train a CERBERUS student (or a one-head cross-encoder teacher) with DeepSpeed.
 
-    deepspeed cerberus/train.py --config configs/wikiqa_student.yaml
+    deepspeed cerberus/train.py --config configs/wikiqa/student.yaml
     deepspeed --num_accelerators 2 cerberus/train.py --config ...      # 2 CPU ranks over gloo
     python cerberus/train.py --config ... --max_steps 10                # one process, no launcher
 
