@@ -22,7 +22,7 @@ from as2.config import cli, parse, setup_logging, write_json
 from as2.data import DataError, load
 from as2.runs import read_run, write_run
 from cerberus.modeling import CerberusStudent
-from cerberus.scoring import score_pairs
+from cerberus.scoring import INFERENCE_PRECISIONS, for_inference, score_pairs
 
 logger = logging.getLogger("cerberus.predict")
 
@@ -37,7 +37,8 @@ class PredictConfig:
     batch_size: int = field(default=64, metadata={"help": "pairs per forward pass"})
     max_length: int = field(default=128, metadata={"help": "tokens per pair"})
     precision: str = field(
-        default="auto", metadata={"help": "auto (bf16 where the hardware has it, else fp32), fp32, bf16"}
+        default="auto",
+        metadata={"help": "auto (bf16 where the hardware has it, else fp32), fp32, bf16, int8 (dynamic)"},
     )
 
     def __post_init__(self):
@@ -46,7 +47,8 @@ class PredictConfig:
                 raise ValueError(f"{name} is required")
         if not self.name or any(c.isspace() for c in self.name):
             raise ValueError(f"name must be one word, got {self.name!r}")
-        precisions.check(self.precision)
+        if self.precision not in INFERENCE_PRECISIONS:
+            raise ValueError(f"precision must be one of {INFERENCE_PRECISIONS}, got {self.precision!r}")
 
 
 def select_pairs(ds, candidates_run: str | None) -> list[tuple[str, str, str, str]]:
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     pairs = select_pairs(load(cfg.data), cfg.candidates or None)
 
     # 2. score
-    resolved = precisions.resolve(cfg.precision)
+    model, resolved, dtype = for_inference(model, cfg.precision)
     start = time.perf_counter()
     scores = score_pairs(
         model,
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
         [p[3] for p in pairs],
         batch_size=cfg.batch_size,
         max_length=cfg.max_length,
-        dtype=precisions.torch_dtype(resolved),
+        dtype=dtype,
         progress=True,
     )
     seconds = time.perf_counter() - start

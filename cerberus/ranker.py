@@ -9,7 +9,8 @@
 ``rank`` returns the candidates best first, as sentence-transformers' ``CrossEncoder.rank`` does (``corpus_id``
 is the position in the input list), with the student's combined score and, for a multi-head student, each
 head's logit. ``score`` scores ``(question, candidate)`` pairs in batches sorted by length. Precision is
-``auto`` by default (bf16 where the hardware runs it natively, fp32 elsewhere; see ``as2.precision``).
+``auto`` by default (bf16 where the hardware runs it natively, fp32 elsewhere; see ``as2.precision``);
+``int8`` quantizes the Linear layers dynamically (``cerberus.scoring.for_inference``).
 """
 
 from __future__ import annotations
@@ -19,15 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from as2 import precision as precisions
-
 
 class Ranker:
     """A saved student (``cerberus/train.py``'s ``model/``) with its tokenizer, ready to score and rank.
 
     Args:
         model_dir: the model folder (``cerberus_config.json``, ``model.safetensors``, tokenizer files).
-        precision: ``auto`` | ``fp32`` | ``bf16`` (resolved once, here).
+        precision: ``auto`` | ``fp32`` | ``bf16`` | ``int8`` (resolved once, here).
         batch_size: pairs per forward pass.
         max_length: tokens per (question, candidate) pair; longer pairs are truncated.
     """
@@ -38,12 +37,13 @@ class Ranker:
         from transformers import AutoTokenizer
 
         from cerberus.modeling import CerberusStudent
+        from cerberus.scoring import for_inference
 
         if batch_size < 1 or max_length < 8:
             raise ValueError(f"batch_size must be >= 1 and max_length >= 8, got {batch_size}, {max_length}")
-        self.model = CerberusStudent.from_pretrained(model_dir)
+        model = CerberusStudent.from_pretrained(model_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        self.precision = precisions.resolve(precision)
+        self.model, self.precision, self.dtype = for_inference(model, precision)
         self.batch_size, self.max_length = batch_size, max_length
 
     @property
@@ -69,7 +69,7 @@ class Ranker:
             [c for _, c in pairs],
             batch_size=self.batch_size,
             max_length=self.max_length,
-            dtype=precisions.torch_dtype(self.precision),
+            dtype=self.dtype,
         )
         return out if heads else out[:, -1]
 

@@ -7,7 +7,35 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from as2 import precision as precisions
 from cerberus.collate import encode_pairs
+
+INFERENCE_PRECISIONS = (*precisions.PRECISIONS, "int8")
+
+
+def for_inference(model, precision: str):
+    """``(model, resolved precision, autocast dtype)`` to score in ``precision``.
+
+    ``auto`` / ``fp32`` / ``bf16`` resolve as ``as2.precision`` says (the model itself is returned). ``int8``
+    returns a copy whose Linear layers are dynamically quantized (int8 weights, activations quantized per
+    batch; on an AVX2-only CPU the fast path): the one-logit output layers stay fp32, so scores do not tie.
+    """
+    import copy
+
+    if precision not in INFERENCE_PRECISIONS:
+        raise ValueError(f"precision must be one of {INFERENCE_PRECISIONS}, got {precision!r}")
+    if precision != "int8":
+        resolved = precisions.resolve(precision)
+        return model, resolved, precisions.torch_dtype(resolved)
+    from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
+
+    spec = {
+        name: default_dynamic_qconfig
+        for name, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) and not name.endswith(".out")
+    }
+    quantized = quantize_dynamic(copy.deepcopy(model).eval(), qconfig_spec=spec, dtype=torch.qint8)
+    return quantized, "int8", torch.float32
 
 
 @torch.inference_mode()

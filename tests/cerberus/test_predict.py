@@ -53,6 +53,16 @@ def test_runs_per_head_and_combined(student_dir, tiny_split, tmp_path):
     mean_prob = (torch.sigmoid(torch.tensor(h1[q][c])) + torch.sigmoid(torch.tensor(h2[q][c]))) / 2
     assert combined[q][c] == pytest.approx(mean_prob.item(), abs=1e-6)
     assert json.loads((tmp_path / "stu.predict.json").read_text())["pairs"] == summary["pairs"]
+    assert summary["precision"] == "fp32" and summary["hardware"]["cpu"]  # tests run fp32 (conftest)
+
+    # int8: the same pairs, scores within the quantization error, the precision recorded
+    base = ["--model", str(student_dir), "--data", str(tiny_split), "--max_length", "32", "--name", "stu"]
+    quant = predict.main([*base, "--out", str(tmp_path / "int8"), "--precision", "int8"])
+    assert quant["precision"] == "int8" and quant["pairs"] == summary["pairs"]
+    _, q8 = read_run(tmp_path / "int8" / "stu.trec")
+    assert max(abs(q8[q][c] - combined[q][c]) for q in combined for c in combined[q]) < 0.05
+    with pytest.raises(ValueError, match="precision must be one of"):
+        predict.main([*base, "--out", str(tmp_path / "x"), "--precision", "fp8"])
 
 
 def test_candidates_run_restricts_scoring(student_dir, tiny_split, tmp_path):

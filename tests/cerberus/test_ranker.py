@@ -45,6 +45,25 @@ def test_rank_sorts_by_the_students_own_scores(student):
     assert "text" not in ranker.rank(question, CANDIDATES, return_documents=False)[0]
 
 
+def test_int8_quantizes_the_linear_layers_but_not_the_logit(student):
+    """Bugs caught: int8 that quantizes nothing (no speed-up) or the one-logit layer (ties), or that changes
+    the model the caller holds."""
+    import torch
+
+    fp32 = Ranker(student, precision="fp32")
+    int8 = Ranker(student, precision="int8")
+    assert int8.precision == "int8" and int8.dtype is torch.float32
+    quantized = [
+        n for n, m in int8.model.named_modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)
+    ]
+    assert quantized and not any(n.endswith(".out") for n in quantized)
+    assert all(type(h.classifier.out) is torch.nn.Linear for h in int8.model.heads)
+    assert not any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in fp32.model.modules())
+    pairs = [("where was he born ?", c) for c in CANDIDATES]
+    a, b = fp32.score(pairs), int8.score(pairs)
+    assert np.isfinite(b).all() and np.abs(a - b).max() < 0.05  # prob_mean scores in [0, 1]
+
+
 def test_bad_input_is_one_clear_error(student, tmp_path):
     ranker = Ranker(student, precision="fp32")
     with pytest.raises(ValueError, match="non-empty list of candidate"):
@@ -56,7 +75,7 @@ def test_bad_input_is_one_clear_error(student, tmp_path):
     with pytest.raises(FileNotFoundError, match="not a saved student"):
         Ranker(tmp_path / "missing")
     with pytest.raises(ValueError, match="precision must be one of"):
-        Ranker(student, precision="int3")
+        Ranker(student, precision="int4")
 
 
 def test_the_readme_example_runs_as_written(student):
