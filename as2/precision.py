@@ -44,10 +44,10 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def check(precision: str) -> str:
-    """``precision`` if it is one of :data:`PRECISIONS`, else a ``ValueError`` naming them."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+def check(precision: str, allowed: tuple[str, ...] = PRECISIONS) -> str:
+    """``precision`` if it is one of ``allowed``, else a ``ValueError`` naming them."""
+    if precision not in allowed:
+        raise ValueError(f"precision must be one of {allowed}, got {precision!r}")
     return precision
 
 
@@ -92,8 +92,13 @@ def onednn_isa_allows_bf16() -> bool:
 
     ``ONEDNN_MAX_CPU_ISA=AVX2`` makes a bf16-capable CPU behave like an AVX2-only one (bf16 emulated).
     """
-    isa = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").upper()
+    isa = (_onednn_cap() or "").upper()
     return not isa or isa in ("ALL", "DEFAULT") or any(k in isa for k in ("BF16", "FP16", "AMX", "AVX10"))
+
+
+def _onednn_cap() -> str | None:
+    """The ISA cap oneDNN is started with, if any (``ONEDNN_MAX_CPU_ISA``, formerly ``DNNL_MAX_CPU_ISA``)."""
+    return os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
 
 
 def bf16_native(device: str | torch.device | None = None) -> bool:
@@ -212,7 +217,7 @@ def hardware(device: str | torch.device | None = None) -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_bf16_instructions": cpu_bf16_instructions(),
-        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA"),
+        "onednn_max_cpu_isa": _onednn_cap(),
         "bf16_native": bf16_native(device),
         "auto_precision": resolve("auto", device),
         "threads": torch.get_num_threads(),

@@ -47,8 +47,7 @@ class PredictConfig:
                 raise ValueError(f"{name} is required")
         if not self.name or any(c.isspace() for c in self.name):
             raise ValueError(f"name must be one word, got {self.name!r}")
-        if self.precision not in INFERENCE_PRECISIONS:
-            raise ValueError(f"precision must be one of {INFERENCE_PRECISIONS}, got {self.precision!r}")
+        precisions.check(self.precision, INFERENCE_PRECISIONS)
 
 
 def select_pairs(ds, candidates_run: str | None) -> list[tuple[str, str, str, str]]:

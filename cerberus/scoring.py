@@ -22,9 +22,7 @@ def for_inference(model, precision: str):
     """
     import copy
 
-    if precision not in INFERENCE_PRECISIONS:
-        raise ValueError(f"precision must be one of {INFERENCE_PRECISIONS}, got {precision!r}")
-    if precision != "int8":
+    if precisions.check(precision, INFERENCE_PRECISIONS) != "int8":
         resolved = precisions.resolve(precision)
         return model, resolved, precisions.torch_dtype(resolved)
     from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
