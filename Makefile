@@ -105,7 +105,10 @@ space := $(empty) $(empty)
 MEMBERS      = $(shell cat $(WQ)/select/members.txt 2>/dev/null)
 TWIN_TEACHER = $(shell cat $(WQ)/select/twin_teacher.txt 2>/dev/null)
 KD_STUDENTS  = $(addprefix kd_,$(MEMBERS)) kd_avg labels_only
-STUDENT_ARGS_cerberus    = --heads $(MEMBERS) --body_layers $(shell echo $$(( $(STUDENT_LAYERS) - $(words $(MEMBERS)) )))
+WEIGHTS      = $(shell $(PY) -c 'import json; s = json.load(open("$(WQ)/select/ensemble.json")); \
+	print(*(s["weights"][m] for m in s["members"]))' 2>/dev/null)
+STUDENT_ARGS_cerberus    = --heads $(MEMBERS) --head_weights $(WEIGHTS) \
+	--body_layers $(shell echo $$(( $(STUDENT_LAYERS) - $(words $(MEMBERS)) )))
 STUDENT_ARGS_kd_avg      = --heads kd_avg=$(subst $(space),+,$(MEMBERS)) --body_layers $(KD_BODY)
 STUDENT_ARGS_labels_only = --heads labels_only --alpha 1 --body_layers $(KD_BODY)
 TEACHER_MODELS := $(foreach t,$(CE_TEACHERS),$(WQ)/teachers/$(t)/model/model.safetensors)
@@ -151,7 +154,8 @@ SELECTED := $(WQ)/select/members.txt
 bench-students: docs/RESULTS.md
 
 $(WQ)/runs/ensemble.trec: $(SELECTED) $(WQ)/data/test_scored/as2.json
-	$(PY) -m as2.fuse --run $(foreach m,$(MEMBERS),$(WQ)/runs/$(m).trec) --name ensemble --out $@
+	$(PY) -m as2.fuse --run $(foreach m,$(MEMBERS),$(WQ)/runs/$(m).trec) --name ensemble --out $@ \
+	  --selection $(WQ)/select/ensemble.json
 
 $(WQ)/students/%/model/model.safetensors: configs/wikiqa/student.yaml $(WQ)/data/train_scored/as2.json $(SELECTED)
 	$(LAUNCH) cerberus/train.py --config $< --model $(AS2_MODELS)/minilm-l6 \

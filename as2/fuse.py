@@ -1,11 +1,13 @@
 """Fuse several TREC runs into one with ranx (the teacher-ensemble baseline is this, by configuration).
 
     python -m as2.fuse --run runs/a.trec --run runs/b.trec --name ensemble --out runs/ensemble.trec \\
-        [--norm zmuv] [--method sum]
+        [--norm zmuv] [--method sum | --method wsum --weights 0.6 0.4 | --selection select.json]
 
 Each run is normalized per question (``--norm``, any of ranx's: zmuv, min-max, max, sum, rank, borda) and
 the normalized scores are combined (``--method``: sum, wsum with ``--weights``, max, med, mnz, rrf ...).
 Default: z-scores per question, summed, so teachers on different scales (logits, cosines) weigh the same.
+``--selection`` takes the members' weights that ``as2.select`` chose on dev (method wsum); the runs given
+must be exactly those members, matched by run name.
 Every run must score the same (question, candidate) pairs: fusing runs over different candidates would
 rank a candidate by how many systems saw it.
 """
@@ -29,6 +31,7 @@ class FuseConfig:
     norm: str = field(default="zmuv", metadata={"help": "ranx per-question normalization"})
     method: str = field(default="sum", metadata={"help": "ranx fusion method"})
     weights: list[float] = field(default_factory=list, metadata={"help": "weights for method wsum"})
+    selection: str = field(default="", metadata={"help": "as2.select JSON: fuse with its members' weights"})
 
     def __post_init__(self):
         if len(self.run) < 2:
@@ -37,6 +40,19 @@ class FuseConfig:
             raise ValueError("out is required")
         if self.weights and len(self.weights) != len(self.run):
             raise ValueError(f"{len(self.weights)} weights for {len(self.run)} runs")
+        if self.selection and self.weights:
+            raise ValueError("give --weights or --selection, not both")
+
+
+def selection_weights(path: str, names: list[str]) -> list[float]:
+    """The weights ``as2.select`` chose for ``names`` (its members, in any order); raises if they differ."""
+    with open(path, encoding="utf-8") as f:
+        chosen = json.load(f).get("weights")
+    if not isinstance(chosen, dict):
+        raise DataError(f"{path}: no 'weights' of the members (written by an older as2.select?)")
+    if sorted(chosen) != sorted(names):
+        raise DataError(f"{path}: members {sorted(chosen)} but the runs to fuse are {sorted(names)}")
+    return [float(chosen[n]) for n in names]
 
 
 def fuse_runs(
@@ -76,14 +92,13 @@ def main(argv: list[str] | None = None) -> dict:
         if name in runs:
             raise DataError(f"{path}: run name {name!r} appears twice among the runs to fuse")
         runs[name] = run
-    write_run(cfg.out, fuse_runs(runs, cfg.name, cfg.norm, cfg.method, cfg.weights or None), cfg.name)
-    summary = {
-        "out": cfg.out,
-        "name": cfg.name,
-        "members": list(runs),
-        "norm": cfg.norm,
-        "method": cfg.method,
-    }
+    method, weights = cfg.method, cfg.weights or None
+    if cfg.selection:
+        method, weights = "wsum", selection_weights(cfg.selection, list(runs))
+    write_run(cfg.out, fuse_runs(runs, cfg.name, cfg.norm, method, weights), cfg.name)
+    summary = {"out": cfg.out, "name": cfg.name, "members": list(runs), "norm": cfg.norm, "method": method}
+    if weights:
+        summary["weights"] = weights
     print(json.dumps(summary))
     return summary
 

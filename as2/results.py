@@ -98,6 +98,12 @@ def mark(report: dict, name: str, baseline: str, metric: str, max_p: float) -> s
     return "▲" if report["runs"][name][metric] > report["runs"][baseline][metric] else "▼"
 
 
+def members_text(sel: dict) -> str:
+    """The members, with the weights of their z-score fusion when ``as2.select`` chose them on dev."""
+    weights = sel.get("weights") or {}
+    return ", ".join(f"`{m}`" + (f" ({weights[m]:.2f})" if m in weights else "") for m in sel["members"])
+
+
 def table_rows(cfg: ResultsConfig, report: dict, bench: dict, selection: dict) -> list[dict]:
     candidates = list(selection.get("candidates", {}))
     members = selection.get("members", [])
@@ -201,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
     if sel:
         lines.append(
             f"Ensemble members chosen on dev by greedy forward selection on {sel['metric']} "
-            f"({sel.get('protocol', 'clean')} dev questions): {', '.join(f'`{m}`' for m in sel['members'])} "
+            f"({sel.get('protocol', 'clean')} dev questions): {members_text(sel)} "
             f"(dev {sel['metric']} of the fused members {sel[sel['metric']]:.3f})."
         )
     lines += ["", markdown(rows), "![accuracy vs latency](accuracy_latency.png)", "", "## Targets", ""]

@@ -5,7 +5,8 @@
   ``b .. b+h-1``, plus a classifier giving one logit per (question, candidate) pair. Layers above ``b+h``
   are dropped. ``h = 0`` gives heads that are a classifier on the body's output.
 - **Combination**: mean of head probabilities (``prob_mean``, default), mean of logits (``logit_mean``),
-  or a learned pooler over the heads' pooled representations (``pooler``).
+  or a learned pooler over the heads' pooled representations (``pooler``). ``head_weights`` makes either
+  mean a weighted one (the ensemble's fusion weights chosen on dev, ``as2.select``).
 
 It works for any encoder ``AutoModel`` loads (BERT, MPNet, RoBERTa, ELECTRA, DeBERTa, DistilBERT, ...):
 the body is that model truncated to ``b`` layers, and each head is the same model class truncated to its
@@ -45,6 +46,7 @@ class StudentConfig:
     combine: str = "prob_mean"
     pooling: str = "cls"
     classifier_dropout: float = 0.1
+    head_weights: list[float] = field(default_factory=list)  # of the mean combinations; empty: equal
     encoder: dict = field(default_factory=dict)  # the transformers config of the encoder, as a dict
     source: str = ""  # where the encoder weights came from
 
@@ -61,6 +63,18 @@ class StudentConfig:
             raise ValueError(f"combine must be one of {COMBINE_MODES}, got {self.combine!r}")
         if self.pooling not in POOLING_MODES:
             raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
+        if self.head_weights:
+            if len(self.head_weights) != len(self.head_names):
+                raise ValueError(f"{len(self.head_weights)} head weights for {len(self.head_names)} heads")
+            if min(self.head_weights) < 0 or sum(self.head_weights) <= 0:
+                raise ValueError(f"head weights must be >= 0 with a positive sum, got {self.head_weights}")
+            if self.combine == "pooler":
+                raise ValueError("head weights apply to prob_mean and logit_mean, not to a learned pooler")
+
+    def combination_weights(self) -> list[float]:
+        """Weights of the heads in the combined score, summing to 1."""
+        w = self.head_weights or [1.0] * len(self.head_names)
+        return [x / sum(w) for x in w]
 
 
 class PassThroughEmbeddings(nn.Module):
@@ -172,6 +186,7 @@ class CerberusStudent(nn.Module):
             self._init_linear(head.classifier, encoder.config)
         if config.combine == "pooler":
             self._init_linear(self.combiner, encoder.config)
+        self.register_buffer("weights", torch.tensor(config.combination_weights()), persistent=False)
 
     @staticmethod
     def _init_linear(module: nn.Module, enc_config) -> None:
@@ -193,9 +208,9 @@ class CerberusStudent(nn.Module):
         logits, reps = zip(*(head(hidden, attention_mask) for head in self.heads), strict=True)
         logits = torch.stack(logits, dim=-1)  # [N, k]
         if self.config.combine == "prob_mean":
-            score = torch.sigmoid(logits.float()).mean(-1)
+            score = torch.sigmoid(logits.float()) @ self.weights.float()  # bf16 engines cast buffers
         elif self.config.combine == "logit_mean":
-            score = logits.float().mean(-1)
+            score = logits.float() @ self.weights.float()
         else:
             score = self.combiner(torch.cat(reps, dim=-1))[0].float()
         return {"logits": logits, "score": score}  # [N, k], [N]
@@ -208,7 +223,13 @@ class CerberusStudent(nn.Module):
         new = copy.deepcopy(self)
         new.heads = nn.ModuleList(new.heads[self.head_names.index(n)] for n in names)
         new.head_names = list(names)
-        new.config = StudentConfig(**{**asdict(self.config), "head_names": list(names)})
+        kept = (
+            [self.config.head_weights[self.head_names.index(n)] for n in names]
+            if self.config.head_weights
+            else []
+        )
+        new.config = StudentConfig(**{**asdict(self.config), "head_names": list(names), "head_weights": kept})
+        new.weights = torch.tensor(new.config.combination_weights(), device=self.weights.device)
         if new.config.combine == "pooler" and len(names) != len(self.head_names):
             raise ValueError("a learned pooler is tied to its full set of heads; choose another combine mode")
         return new

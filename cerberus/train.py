@@ -41,6 +41,9 @@ class TrainConfig(TrainingArguments):
     body_layers: int = field(default=3, metadata={"help": "encoder layers in the shared body"})
     head_layers: int = field(default=1, metadata={"help": "transformer layers per head"})
     combine: str = field(default="prob_mean", metadata={"help": f"head combination: {COMBINE_MODES}"})
+    head_weights: list[float] = field(
+        default_factory=list, metadata={"help": "weights of the heads in the combined score (empty: equal)"}
+    )
     pooling: str = field(default="cls", metadata={"help": f"pair representation: {POOLING_MODES}"})
     loss: str = field(default="kl", metadata={"help": f"distillation loss: {KINDS}"})
     temperature: float = field(default=1.0, metadata={"help": "distillation temperature"})
@@ -70,6 +73,7 @@ class TrainConfig(TrainingArguments):
             head_layers=self.head_layers,
             combine=self.combine,
             pooling=self.pooling,
+            head_weights=self.head_weights,
         )  # validates the shape
         MultiHeadDistillLoss(self.loss, self.temperature, self.alpha)  # validates the loss
 
@@ -130,6 +134,7 @@ def recipe(cfg: TrainConfig, ds) -> Recipe:
             head_layers=cfg.head_layers,
             combine=cfg.combine,
             pooling=cfg.pooling,
+            head_weights=cfg.head_weights,
         )
         model = CerberusStudent.from_encoder(cfg.model, shape)
         tokenizer = AutoTokenizer.from_pretrained(cfg.model)

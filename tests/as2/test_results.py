@@ -42,6 +42,7 @@ def _inputs(tmp_path):
     selection = {
         "metric": "map",
         "members": ["a_ce", "b_bi"],
+        "weights": {"a_ce": 0.7, "b_bi": 0.3},
         "map": 0.75,
         "candidates": {"a_ce": "x", "b_bi": "y"},
     }
@@ -71,6 +72,7 @@ def test_page_table_marks_targets_and_plot(tmp_path):
     # the machine of the bench record, not the one regenerating the page
     assert "Machine (where the costs were measured): CPU Test Xeon, 2 cores, 24 GiB RAM" in page
     assert "bf16 instructions: amx_bf16 (native: bf16 timed); precision `auto` resolves to bf16" in page
+    assert "dev questions): `a_ce` (0.70), `b_bi` (0.30) (dev map of the fused members 0.750)" in page
     for key in ("report", "bench", "twin_bench", "selection"):
         assert json.loads((out / "results" / f"{key}.json").read_text()) == json.loads(p[key].read_text())
     met = {t["target"]: t["met"] for t in result["targets"]}

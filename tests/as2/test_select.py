@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from as2 import select
-from as2.data import Question, save
+from as2 import fuse, select
+from as2.data import DataError, Question, save
 from as2.runs import write_run
 
 
@@ -55,7 +55,8 @@ def test_greedy_starts_from_the_best_and_stops_without_gain(tmp_path, capsys):
 
 def test_min_members_forces_the_best_partner(tmp_path):
     dev, runs = _dev(tmp_path), _runs(tmp_path)
-    result = select.main(["--data", str(dev), "--out", str(tmp_path / "s.json"), "--run", *runs])
+    args = ["--data", str(dev), "--out", str(tmp_path / "s.json"), "--run", *runs, "--weights", "equal"]
+    result = select.main(args)
     assert result["members"][0] == "good" and len(result["members"]) == 2
     second = result["steps"][1]
     assert result["members"][1] == max(second, key=second.get)
@@ -68,3 +69,83 @@ def test_bad_options(tmp_path):
         select.main(["--data", "x", "--out", "y", "--run", runs[0]])
     with pytest.raises(ValueError, match="min_members"):
         select.main(["--data", "x", "--out", "y", "--run", *runs, "--min_members", "3", "--max_members", "2"])
+
+
+def test_weight_grid_is_exact_and_starts_even():
+    grid = select.weight_grid(3, 0.1)
+    assert len(grid) == 66  # compositions of 10 tenths into 3 parts: C(12, 2)
+    assert all(abs(sum(w) - 1) < 1e-9 and min(w) >= 0 for w in grid)
+    assert (0.1, 0.2, 0.7) in grid  # a point that a float test sum(w) == 1.0 drops
+    assert grid[0] == (0.3, 0.3, 0.4)  # the most even weighting comes first
+    assert select.weight_grid(2, 0.25) == [(0.5, 0.5), (0.25, 0.75), (0.75, 0.25), (0.0, 1.0), (1.0, 0.0)]
+
+
+# two runs whose equal-weight fusion is no better than the best of them (MAP 0.75), but whose fusion with
+# weights 0.8 / 0.2 is (0.875): correct candidates c0, c1, c2, c0 in q0..q3
+_WEIGHTED = {
+    "a": {"q0": {"c0": 6.0, "c1": 6.0, "c2": 0.0}, "q1": {"c0": 4.0, "c1": 8.0, "c2": 7.0},
+          "q2": {"c0": 6.0, "c1": 4.0, "c2": 7.0}, "q3": {"c0": 5.0, "c1": 9.0, "c2": 3.0}},
+    "b": {"q0": {"c0": 8.0, "c1": 2.0, "c2": 4.0}, "q1": {"c0": 2.0, "c1": 1.0, "c2": 9.0},
+          "q2": {"c0": 4.0, "c1": 8.0, "c2": 9.0}, "q3": {"c0": 2.0, "c1": 4.0, "c2": 1.0}},
+}  # fmt: skip
+
+
+def _weighted(tmp_path):
+    questions = []
+    for i in range(4):
+        q = Question(f"q{i}", f"question {i}?")
+        for j in range(3):
+            q.add(f"c{j}", f"sentence {i} {j}", int(j == i % 3))
+        questions.append(q)
+    save(questions, tmp_path / "dev")
+    paths = []
+    for name, run in _WEIGHTED.items():
+        write_run(tmp_path / f"{name}.trec", run, name)
+        paths.append(str(tmp_path / f"{name}.trec"))
+    return str(tmp_path / "dev"), paths
+
+
+def test_optimized_weights_beat_the_best_member_where_equal_weights_do_not(tmp_path):
+    dev, runs = _weighted(tmp_path)
+    args = ["--data", dev, "--run", *runs, "--min_members", "1"]
+    equal = select.main([*args, "--out", str(tmp_path / "e.json"), "--weights", "equal"])
+    assert equal["members"] == ["a"] and equal["map"] == pytest.approx(0.75)  # fusing b adds nothing
+    best = select.main([*args, "--out", str(tmp_path / "o.json")])
+    assert best["members"] == ["a", "b"]
+    assert best["weights"] == {"a": pytest.approx(0.8), "b": pytest.approx(0.2)}
+    assert best["map"] == pytest.approx(0.875)
+    assert best["steps"][0] == {"a": pytest.approx(0.75), "b": pytest.approx(17 / 24)}
+
+    # as2.fuse --selection fuses with those weights, whatever the order of the runs given
+    from as2.evaluate import main as evaluate
+
+    out = tmp_path / "ens.trec"
+    summary = fuse.main(
+        ["--run", runs[1], runs[0], "--out", str(out), "--selection", str(tmp_path / "o.json")]
+    )
+    assert summary["method"] == "wsum" and summary["weights"] == [pytest.approx(0.2), pytest.approx(0.8)]
+    report = evaluate(["--data", dev, "--run", str(out), "--out", str(tmp_path / "eval")])
+    assert report["runs"]["ensemble"]["map"] == pytest.approx(0.875)
+
+
+def test_fuse_selection_must_name_the_runs(tmp_path):
+    dev, runs = _weighted(tmp_path)
+    sel = tmp_path / "o.json"
+    select.main(["--data", dev, "--run", *runs, "--min_members", "1", "--out", str(sel)])
+    write_run(tmp_path / "c.trec", _WEIGHTED["a"], "c")
+    with pytest.raises(DataError, match=r"members \['a', 'b'\] but the runs to fuse are \['a', 'c'\]"):
+        fuse.main(
+            [
+                "--run",
+                runs[0],
+                str(tmp_path / "c.trec"),
+                "--out",
+                str(tmp_path / "x"),
+                "--selection",
+                str(sel),
+            ]
+        )
+    with pytest.raises(ValueError, match="not both"):
+        fuse.main(["--run", *runs, "--out", "x", "--selection", str(sel), "--weights", "1", "1"])
+    with pytest.raises(ValueError, match="step must divide 1"):
+        select.main(["--data", dev, "--run", *runs, "--out", "x", "--step", "0.3"])

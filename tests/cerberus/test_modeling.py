@@ -167,3 +167,37 @@ def test_combination_of_head_logits(tiny_bert, combine):
     logits = out["logits"]
     want = torch.sigmoid(logits).mean(-1) if combine == "prob_mean" else logits.mean(-1)
     torch.testing.assert_close(out["score"], want, atol=1e-7, rtol=0)
+
+
+@pytest.mark.parametrize("combine", ["prob_mean", "logit_mean"])
+def test_head_weights_weigh_the_combination_and_survive_save_and_subset(tiny_bert, combine, tmp_path):
+    torch.manual_seed(0)
+    config = StudentConfig(["t1", "t2", "t3"], body_layers=2, combine=combine, head_weights=[6, 3, 1])
+    model = CerberusStudent.from_encoder(str(tiny_bert), config).eval()
+    x = inputs(tiny_bert)
+    with torch.no_grad():
+        out = model(**x)
+    per_head = torch.sigmoid(out["logits"]) if combine == "prob_mean" else out["logits"]
+    want = per_head @ torch.tensor([0.6, 0.3, 0.1])
+    torch.testing.assert_close(out["score"], want, atol=1e-6, rtol=0)
+    assert not torch.allclose(out["score"], per_head.mean(-1))  # not the plain mean
+
+    model.save_pretrained(tmp_path / "m")
+    loaded = CerberusStudent.from_pretrained(tmp_path / "m")
+    assert loaded.config.head_weights == [6, 3, 1]
+    with torch.no_grad():
+        assert torch.equal(loaded(**x)["score"], out["score"])
+        pair = model.head_subset(["t3", "t1"])  # weights follow their heads: 1 and 6 of 7
+        assert pair.config.head_weights == [1, 6]
+        sub = pair(**x)
+    sub_heads = torch.sigmoid(sub["logits"]) if combine == "prob_mean" else sub["logits"]
+    torch.testing.assert_close(sub["score"], sub_heads @ torch.tensor([1 / 7, 6 / 7]), atol=1e-6, rtol=0)
+
+
+def test_bad_head_weights_raise():
+    with pytest.raises(ValueError, match="2 head weights for 3 heads"):
+        StudentConfig(["a", "b", "c"], body_layers=1, head_weights=[1, 2])
+    with pytest.raises(ValueError, match="positive sum"):
+        StudentConfig(["a", "b"], body_layers=1, head_weights=[0, 0])
+    with pytest.raises(ValueError, match="not to a learned pooler"):
+        StudentConfig(["a", "b"], body_layers=1, combine="pooler", head_weights=[1, 2])

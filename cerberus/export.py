@@ -1,0 +1,186 @@
+"""Export one head of a trained student (or a teacher) as a standard sequence-classification model.
+
+    python -m cerberus.export --model runs/wikiqa/students/cerberus/model --out exported/ --head mpnet_ce
+
+The folder written loads with ``transformers.AutoModelForSequenceClassification`` (one logit) and with
+``sentence_transformers.CrossEncoder``, which ranks exactly as the head it came from:
+
+    from sentence_transformers import CrossEncoder
+
+    CrossEncoder("exported/").rank("Where was Marie Curie born?", ["She won two Nobel prizes.", "..."])
+
+A head is the student's body layers followed by the head's own layers and its classifier (dense, tanh, one
+logit), which is the architecture's own classification head over the first token: BERT-like models map the
+dense layer onto ``pooler.dense`` and the logit onto ``classifier``; RoBERTa-, MPNet- and ELECTRA-like
+models onto ``classifier.dense`` and ``classifier.out_proj``. Only a head that pools the first token
+(``pooling: cls``) has that form; a mean-pooled head, or the combined score of several heads, has no
+standard equivalent and is refused with a message. A one-head model (a teacher) needs no ``--head``.
+The export checks itself: it scores a few pairs with both models and refuses a difference above 1e-4.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from as2.config import ConfigError, cli, parse, setup_logging
+
+logger = logging.getLogger("cerberus.export")
+
+CHECK_PAIRS = [
+    ("where was marie curie born ?", "she was born in warsaw , then part of the russian empire ."),
+    ("what is the capital of france ?", "paris is the capital and largest city of france ."),
+    ("who wrote hamlet ?", "the tragedy was written by william shakespeare around 1600 ."),
+]
+MAX_DIFF = 1e-4
+
+
+@dataclass
+class ExportConfig:
+    model: str = field(default="", metadata={"help": "trained student or teacher folder (model/)"})
+    out: str = field(default="", metadata={"help": "output folder of the standard model"})
+    head: str = field(default="", metadata={"help": "head to export (needed when the model has several)"})
+    max_length: int = field(default=0, metadata={"help": "CrossEncoder max_length to save (0: tokenizer's)"})
+
+    def __post_init__(self):
+        if not self.model or not self.out:
+            raise ValueError("model and out are required")
+
+
+def _layer_list(model: torch.nn.Module, n: int) -> str:
+    """Dotted name of the ModuleList of ``n`` transformer layers inside ``model``."""
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == n:
+            return name
+    raise ConfigError(f"{type(model).__name__}: found no list of {n} transformer layers")
+
+
+def _classifier_keys(standard: torch.nn.Module) -> dict[str, str]:
+    """Where the head's classifier (``dense``, ``out``) goes in the standard model's state dict."""
+    keys = set(standard.state_dict())
+    prefix = standard.base_model_prefix
+    if f"{prefix}.pooler.dense.weight" in keys and "classifier.weight" in keys:  # BERT-like
+        return {"dense": f"{prefix}.pooler.dense", "out": "classifier"}
+    if "classifier.dense.weight" in keys and "classifier.out_proj.weight" in keys:  # RoBERTa, MPNet, ELECTRA
+        return {"dense": "classifier.dense", "out": "classifier.out_proj"}
+    raise ConfigError(
+        f"{type(standard).__name__}: its classification head is not dense + tanh + one logit over the first "
+        "token (BERT-, RoBERTa-, MPNet- and ELECTRA-like models are); export through ONNX instead"
+    )
+
+
+def to_standard(student, head: str = ""):
+    """The standard ``*ForSequenceClassification`` (``num_labels=1``) computing ``head``'s logit."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    names = student.head_names
+    if not head:
+        if len(names) > 1:
+            raise ConfigError(f"the model has {len(names)} heads {names}: choose one with --head")
+        head = names[0]
+    if head not in names:
+        raise ConfigError(f"no head named {head!r}; heads are {names}")
+    cfg = student.config
+    if cfg.pooling != "cls":
+        raise ConfigError(
+            f"head {head!r} pools with {cfg.pooling!r}: a standard classification head reads the first token "
+            "only (train with --pooling cls to export)"
+        )
+    b, h = cfg.body_layers, cfg.head_layers
+    enc = student.body.config.to_dict()
+    enc.update(num_hidden_layers=b + h, num_labels=1, id2label={0: "LABEL_0"}, label2id={"LABEL_0": 0})
+    config = AutoConfig.for_model(enc.pop("model_type"), **enc)
+    standard = AutoModelForSequenceClassification.from_config(config)
+    base = standard.base_model
+    layers = _layer_list(base, b + h)
+
+    chosen = student.heads[names.index(head)]
+    state = dict(student.body.state_dict())
+    if chosen.layers is not None:
+        head_layers = _layer_list(chosen.layers, h)
+        for key, value in chosen.layers.state_dict().items():
+            if key.startswith(head_layers + "."):
+                i, rest = key[len(head_layers) + 1 :].split(".", 1)
+                state[f"{layers}.{b + int(i)}.{rest}"] = value
+            elif key in state and not torch.equal(state[key], value):  # e.g. MPNet's relative position bias
+                raise ConfigError(
+                    f"head {head!r} has its own {key!r}, different from the body's: a standard model shares "
+                    "one; it cannot be exported exactly"
+                )
+    prefix = standard.base_model_prefix
+    full = {f"{prefix}.{k}": v for k, v in state.items()}
+    target = _classifier_keys(standard)
+    for part in ("dense", "out"):
+        module = getattr(chosen.classifier, part)
+        full[f"{target[part]}.weight"] = module.weight
+        full[f"{target[part]}.bias"] = module.bias
+    missing, unexpected = standard.load_state_dict(full, strict=False)
+    missing = [k for k in missing if not k.endswith("position_ids")]  # buffers some versions list
+    if missing or unexpected:
+        raise ConfigError(
+            f"weights do not map onto {type(standard).__name__}: missing {missing}, extra {unexpected}"
+        )
+    return standard.eval(), head
+
+
+def check_parity(student, standard, head: str, tokenizer) -> float:
+    """Largest absolute difference between the head's logits and the standard model's on a few pairs."""
+    from cerberus.collate import encode_pairs
+
+    enc = encode_pairs(tokenizer, [q for q, _ in CHECK_PAIRS], [c for _, c in CHECK_PAIRS], max_length=64)
+    inputs = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    with torch.no_grad():
+        ours = student.eval()(**inputs)["logits"][:, student.head_names.index(head)].float()
+        theirs = standard(**inputs).logits[:, 0].float()
+    return float((ours - theirs).abs().max())
+
+
+def main(argv: list[str] | None = None) -> dict:
+    cfg, _ = parse(ExportConfig, argv, description=__doc__)
+    setup_logging()
+    from sentence_transformers import CrossEncoder
+    from transformers import AutoTokenizer
+
+    from as2.data import replace_dir
+    from cerberus.modeling import CerberusStudent
+
+    student = CerberusStudent.from_pretrained(cfg.model)
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+    standard, head = to_standard(student, cfg.head)
+    diff = check_parity(student, standard, head, tokenizer)
+    if diff > MAX_DIFF:
+        raise ConfigError(
+            f"the exported head scores differently (max abs difference {diff:.2e}); nothing written"
+        )
+    summary = {"model": cfg.model, "head": head, "out": cfg.out, "class": type(standard).__name__,
+               "max_abs_diff": diff}  # fmt: skip
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:  # written aside, moved into place when complete
+        standard.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        ce = CrossEncoder(str(tmp), max_length=cfg.max_length or None, device="cpu")
+        ce.save_pretrained(str(tmp))  # its own config: one label, activation, max_length
+        (tmp / "export.json").write_text(json.dumps(summary, indent=2) + "\n")
+        tmp.chmod(0o755)
+        replace_dir(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    logger.info(
+        "exported head %s as %s to %s (max abs difference %.2e)", head, summary["class"], cfg.out, diff
+    )
+    print(json.dumps(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    cli(main)
