@@ -18,7 +18,10 @@ Distillation kinds (``kind``), each at temperature ``T``:
 - ``mse``: squared error between logits;
 - ``listwise``: KL between the teacher's and student's softmax over one question's candidates, ``T**2``.
 
-The per-head loss is ``alpha * BCE(student, labels) + (1 - alpha) * distillation``; padding never counts.
+The per-head loss is ``alpha * label loss + (1 - alpha) * distillation``; padding never counts. The label
+loss (``label_loss``) is pointwise ``bce`` on each candidate, or ``listwise``: cross-entropy between the
+softmax over one question's candidates and its correct ones (uniform over them; a question with no correct
+candidate gives no listwise signal and is skipped).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 KINDS = ("kl", "mse", "listwise")
+LABEL_LOSSES = ("bce", "listwise")
 
 
 def _check(student, teacher, labels, mask, need_teacher: bool) -> None:
@@ -84,24 +88,42 @@ def listwise_kl(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor
     return (kl * has).sum(0) / has.sum().clamp(min=1.0) * t * t
 
 
-class MultiHeadDistillLoss(nn.Module):
-    """``alpha * BCE(labels) + (1 - alpha) * distillation`` per head; returns ``(total, per_head [k])``."""
+def listwise_ce(student: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax cross-entropy against the correct candidates of each question that has one -> [k]."""
+    m = mask.unsqueeze(-1)  # [Q, C, 1]
+    log_p = torch.log_softmax(student.masked_fill(~m, torch.finfo(student.dtype).min), dim=1)  # [Q, C, k]
+    target = (labels * mask).to(student.dtype)  # [Q, C]
+    has = target.sum(1, keepdim=True)  # [Q, 1]: correct candidates per question
+    target = (target / has.clamp(min=1.0)).unsqueeze(-1)  # [Q, C, 1]
+    ce = -(target * log_p.masked_fill(~m, 0.0)).sum(1)  # [Q, k]
+    used = (has > 0).to(student.dtype)  # [Q, 1]
+    return (ce * used).sum(0) / used.sum().clamp(min=1.0)
 
-    def __init__(self, kind: str = "kl", temperature: float = 1.0, alpha: float = 0.0):
+
+class MultiHeadDistillLoss(nn.Module):
+    """``alpha * label loss + (1 - alpha) * distillation`` per head; returns ``(total, per_head [k])``."""
+
+    def __init__(
+        self, kind: str = "kl", temperature: float = 1.0, alpha: float = 0.0, label_loss: str = "bce"
+    ):
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"distillation kind must be one of {KINDS}, got {kind!r}")
+        if label_loss not in LABEL_LOSSES:
+            raise ValueError(f"label loss must be one of {LABEL_LOSSES}, got {label_loss!r}")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha (weight of the hard-label loss) must be in [0, 1], got {alpha}")
-        self.kind, self.temperature, self.alpha = kind, temperature, alpha
+        self.kind, self.temperature, self.alpha, self.label_loss = kind, temperature, alpha, label_loss
 
     def forward(self, student, teacher, labels, mask) -> tuple[torch.Tensor, torch.Tensor]:
         _check(student, teacher, labels, mask, need_teacher=self.alpha < 1.0)
         student = student.float()
         per_head = torch.zeros(student.shape[-1], device=student.device)
-        if self.alpha > 0:
+        if self.alpha > 0 and self.label_loss == "listwise":
+            per_head = per_head + self.alpha * listwise_ce(student, labels, mask)
+        elif self.alpha > 0:
             target = labels.float().unsqueeze(-1).expand_as(student)
             bce = F.binary_cross_entropy_with_logits(student, target, reduction="none")
             per_head = per_head + self.alpha * _masked_mean(bce, mask)

@@ -1,9 +1,13 @@
-"""Rank a converted split with a saved student: one TREC run per head and one for the combination.
+"""Rank questions' candidates with a saved student: one TREC run per head and one for the combination.
 
     python -m cerberus.predict --model runs/student/model --data data/wikiqa/test --out runs/pred \\
         --name cerberus [--candidates twin_top10.trec]
+    python -m cerberus.predict --model runs/student/model --data my_questions.jsonl --out runs/pred
 
-Reads the student folder (``cerberus/train.py``'s ``model/``) and a split (``data_prep.convert``). Writes
+Reads the student folder (``cerberus/train.py``'s ``model/``) and either a converted split
+(``data_prep.convert``) or a user's file as it is: JSONL with one question per line
+(``{"question": ..., "candidates": [...]}``, optional ``qid``, ``cids``) or a TSV / CSV / JSONL / Parquet
+table with columns ``question`` and ``candidate`` (optional ``qid``, ``cid``; see ``as2.table``). Writes
 ``OUT/<name>.trec`` (combined score, run name ``<name>``), ``OUT/<name>.<head>.trec`` per head of a
 multi-head student (run name ``<name>.<head>``), and ``OUT/<name>.predict.json`` (counts, timing).
 With ``--candidates RUN`` only the (question, candidate) pairs that run lists are scored: the cascade's
@@ -19,8 +23,9 @@ from pathlib import Path
 
 from as2 import precision as precisions
 from as2.config import cli, parse, setup_logging, write_json
-from as2.data import DataError, load
+from as2.data import DataError
 from as2.runs import read_run, write_run
+from as2.table import load_split
 from cerberus.modeling import CerberusStudent
 from cerberus.scoring import INFERENCE_PRECISIONS, for_inference, score_pairs
 
@@ -30,7 +35,7 @@ logger = logging.getLogger("cerberus.predict")
 @dataclass
 class PredictConfig:
     model: str = field(default="", metadata={"help": "saved student folder (model/ of cerberus/train.py)"})
-    data: str = field(default="", metadata={"help": "converted split to rank"})
+    data: str = field(default="", metadata={"help": "converted split, or a JSONL / TSV file of questions"})
     out: str = field(default="", metadata={"help": "output folder for the TREC runs"})
     name: str = field(default="cerberus", metadata={"help": "run name of the combined score"})
     candidates: str = field(default="", metadata={"help": "TREC run: rerank only the candidates it lists"})
@@ -78,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
     # 1. model, tokenizer and the pairs to score
     model = CerberusStudent.from_pretrained(cfg.model)
     tokenizer = AutoTokenizer.from_pretrained(cfg.model)
-    pairs = select_pairs(load(cfg.data), cfg.candidates or None)
+    pairs = select_pairs(load_split(cfg.data), cfg.candidates or None)
 
     # 2. score
     model, resolved, dtype = for_inference(model, cfg.precision)

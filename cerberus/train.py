@@ -27,7 +27,7 @@ from as2.config import ConfigError, cli, parse
 from as2.data import DataError, sample_negatives, teacher_names
 from as2.training import Recipe, TrainingArguments, autocast, train
 from cerberus.collate import GroupCollator, scatter
-from cerberus.losses import KINDS, MultiHeadDistillLoss
+from cerberus.losses import KINDS, LABEL_LOSSES, MultiHeadDistillLoss
 from cerberus.modeling import COMBINE_MODES, POOLING_MODES, CerberusStudent, StudentConfig
 
 
@@ -48,6 +48,7 @@ class TrainConfig(TrainingArguments):
     loss: str = field(default="kl", metadata={"help": f"distillation loss: {KINDS}"})
     temperature: float = field(default=1.0, metadata={"help": "distillation temperature"})
     alpha: float = field(default=0.0, metadata={"help": "weight of the hard-label loss (1 = labels only)"})
+    label_loss: str = field(default="bce", metadata={"help": f"hard-label loss: {LABEL_LOSSES}"})
     teacher_norm: str = field(
         default="zscore", metadata={"help": "teacher scores: zscore (per teacher) or none"}
     )
@@ -75,7 +76,7 @@ class TrainConfig(TrainingArguments):
             pooling=self.pooling,
             head_weights=self.head_weights,
         )  # validates the shape
-        MultiHeadDistillLoss(self.loss, self.temperature, self.alpha)  # validates the loss
+        MultiHeadDistillLoss(self.loss, self.temperature, self.alpha, self.label_loss)  # validates the loss
 
     def head_names(self) -> list[str]:
         return [h.split("=", 1)[0] for h in self.heads]
@@ -140,7 +141,7 @@ def recipe(cfg: TrainConfig, ds) -> Recipe:
         tokenizer = AutoTokenizer.from_pretrained(cfg.model)
 
     # 3. the loss of one micro-batch: every head against its teacher (and the labels), on whole groups
-    loss_fn = MultiHeadDistillLoss(cfg.loss, cfg.temperature, cfg.alpha)
+    loss_fn = MultiHeadDistillLoss(cfg.loss, cfg.temperature, cfg.alpha, cfg.label_loss)
     names = cfg.head_names() + (["combined"] if cfg.combine == "pooler" else [])
 
     def step(eng, batch):

@@ -12,8 +12,8 @@ import os
 from collections.abc import Iterator
 
 from as2.data import Question
-from data_prep.grouping import Row, group_rows, parse_label
-from data_prep.tsv import read_tsv
+from as2.grouping import Row, group_rows, parse_label
+from as2.tsv import read_tsv
 
 COLUMNS = ("question", "sentence", "label")
 LABELS = {1: 0, 2: 0, 3: 0, 4: 1}

@@ -1,7 +1,7 @@
 """A dataset loaded with ``datasets.load_dataset(name, subset, split=split)``: a hub name, for machines that
 reach a hub, or anything else ``load_dataset`` accepts (a local folder of data files, a loading script).
 
-The column mapping works as in :mod:`data_prep.table`; its defaults fit WikiQA on the hub
+The column mapping works as in :mod:`as2.table`; its defaults fit WikiQA on the hub
 (``microsoft/wiki_qa``: question_id, question, document_title, answer, label), which has no candidate ids,
 so a candidate's id is ``<qid>-<i>``. A row's "line" in messages is its 1-based index in the split.
 """
@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from as2.data import DataError, Question
-from data_prep.grouping import group_rows
-from data_prep.table import columns, rows_from_records
+from as2.grouping import group_rows
+from as2.table import columns, rows_from_records
 
 
 def _records(ds, wanted: list[str], batch_size: int = 1000) -> Iterator[tuple[int, list[Any]]]:

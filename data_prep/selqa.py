@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from as2.data import DataError, Question
-from data_prep.grouping import Row, group_rows, parse_label
-from data_prep.tsv import read_tsv
+from as2.grouping import Row, group_rows, parse_label
+from as2.tsv import read_tsv
 
 COLUMNS = ("question", "sentence", "label")
 FORMATS = ("tsv", "json")

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from as2.data import DataError, Question
-from data_prep.grouping import Row, group_rows, parse_label
-from data_prep.tsv import read_tsv
+from as2.grouping import Row, group_rows, parse_label
+from as2.tsv import read_tsv
 
 CASTORINI_FILES = {"question": "a.toks", "candidate": "b.toks", "qid": "id.txt", "label": "sim.txt"}
 COLUMNS = ("qid", "question", "answer", "label")

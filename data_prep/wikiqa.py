@@ -2,7 +2,7 @@
 
 Columns (header line): QuestionID, Question, DocumentID, DocumentTitle, SentenceID, Sentence, Label.
 The files have CRLF line endings and sentences with bare double quotes, so they are split on tabs with no
-quote handling (:mod:`data_prep.tsv`). The rows of a question are contiguous; qid = QuestionID and the
+quote handling (:mod:`as2.tsv`). The rows of a question are contiguous; qid = QuestionID and the
 candidate id = SentenceID (unique within a question; the same document can serve several questions).
 """
 
@@ -12,8 +12,8 @@ import os
 from collections.abc import Iterator
 
 from as2.data import Question
-from data_prep.grouping import Row, group_rows, parse_label
-from data_prep.tsv import read_tsv
+from as2.grouping import Row, group_rows, parse_label
+from as2.tsv import read_tsv
 
 COLUMNS = ("QuestionID", "Question", "SentenceID", "Sentence", "Label")
 

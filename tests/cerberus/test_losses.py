@@ -108,6 +108,20 @@ def test_alpha_one_is_bce_on_labels_and_needs_no_teacher():
     assert total.item() == pytest.approx(per_head.sum().item())
 
 
+def test_listwise_label_loss_by_hand_skips_questions_without_a_correct_candidate():
+    student = torch.tensor([[[2.0], [0.0], [1.0]], [[0.5], [0.1], [9.0]], [[1.0], [2.0], [3.0]]])  # [3, 3, 1]
+    labels = torch.tensor([[1, 0, 1], [0, 1, 0], [0, 0, 0]])  # two correct; one with its third padded; none
+    mask = torch.tensor([[True, True, True], [True, True, False], [True, True, True]])
+    total, per_head = MultiHeadDistillLoss("kl", alpha=1.0, label_loss="listwise")(
+        student, None, labels, mask
+    )
+    lse0 = math.log(math.exp(2) + math.exp(0) + math.exp(1))
+    q0 = -0.5 * ((2 - lse0) + (1 - lse0))  # uniform over the two correct candidates
+    q1 = -(0.1 - math.log(math.exp(0.5) + math.exp(0.1)))  # the padded 9.0 never counts
+    assert per_head.item() == pytest.approx((q0 + q1) / 2, rel=1e-6)  # question 3 has no correct candidate
+    assert total.item() == pytest.approx(per_head.item())
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_alpha_mixes_labels_and_distillation(kind):
     student, teacher, labels, mask = batch(seed=3)
@@ -172,6 +186,7 @@ def test_nan_teacher_at_a_real_candidate_raises():
         ({"temperature": -1.0}, "temperature must be > 0"),
         ({"alpha": 1.5}, r"alpha .* must be in \[0, 1\]"),
         ({"alpha": -0.1}, r"alpha .* must be in \[0, 1\]"),
+        ({"label_loss": "hinge"}, "label loss must be one of"),
     ],
 )
 def test_bad_settings_raise(kwargs, message):

@@ -101,3 +101,68 @@ def test_candidates_run_restricts_scoring(student_dir, tiny_split, tmp_path):
                 str(tmp_path / "bad.trec"),
             ]
         )
+
+
+def test_raw_files_rank_like_the_converted_split(student_dir, tiny_split, tmp_path):
+    """Bugs caught: questions merged or split when read from a file, candidates out of order, ids invented."""
+    ds = load(tiny_split).select(range(4))
+    grouped = tmp_path / "questions.jsonl"
+    grouped.write_text(
+        "".join(
+            json.dumps(
+                {"qid": r["qid"], "question": r["question"], "candidates": r["candidates"], "cids": r["cids"]}
+            )
+            + "\n"
+            for r in ds
+        )
+    )
+    rows = tmp_path / "pairs.tsv"
+    lines = ["qid\tquestion\tcandidate\tcid"]
+    lines += [
+        f"{r['qid']}\t{r['question']}\t{t}\t{c}"
+        for r in ds
+        for c, t in zip(r["cids"], r["candidates"], strict=True)
+    ]
+    rows.write_text("\r\n".join(lines) + "\r\n")  # CRLF as spreadsheets write it
+    split = tmp_path / "split"
+    from as2.data import from_dataset, save
+
+    save(from_dataset(ds), split)
+    base = ["--model", str(student_dir), "--max_length", "32", "--name", "stu"]
+    want = read_run(predict.main([*base, "--data", str(split), "--out", str(tmp_path / "a")])["runs"]["stu"])[
+        1
+    ]
+    for i, src in enumerate((grouped, rows)):
+        got = read_run(
+            predict.main([*base, "--data", str(src), "--out", str(tmp_path / f"r{i}")])["runs"]["stu"]
+        )
+        assert got[1].keys() == want.keys()
+        for q in want:
+            assert got[1][q] == pytest.approx(want[q], abs=1e-6)
+
+    # without ids: one question per JSONL line, numbered by position; candidates numbered within it
+    bare = tmp_path / "bare.jsonl"
+    bare.write_text('{"question": "who was born ?", "candidates": ["he was", "no"]}\n' * 2)
+    _, run = read_run(predict.main([*base, "--data", str(bare), "--out", str(tmp_path / "b")])["runs"]["stu"])
+    assert {q: sorted(c) for q, c in run.items()} == {"0": ["0-0", "0-1"], "1": ["1-0", "1-1"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"question": "q ?", "candidates": []}\n', "line 1: field 'candidates' must be a non-empty list"),
+        (
+            '{"question": "q ?", "candidates": ["a"], "cids": ["x", "y"]}\n',
+            "line 1: field 'cids' must be a list of 1",
+        ),
+        ('{"question": 3, "candidates": ["a"]}\n', "line 1: field 'question' must be a string"),
+        ('{"query": "q ?", "passage": "a"}\n', "missing column 'question'"),
+        ("", "empty file"),
+    ],
+)
+def test_raw_file_errors_name_file_line_and_field(student_dir, tmp_path, text, message):
+    src = tmp_path / "bad.jsonl"
+    src.write_text(text)
+    with pytest.raises(DataError, match=message):
+        predict.main(["--model", str(student_dir), "--data", str(src), "--out", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists()

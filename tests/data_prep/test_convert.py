@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from as2 import table
 from as2.data import DataError, load, load_questions
-from data_prep import hub, selqa, table, trecqa
+from data_prep import hub, selqa, trecqa
 from data_prep.convert import main
 
 WIKIQA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "wikiqa"
