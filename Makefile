@@ -202,10 +202,32 @@ $(WQ)/twin_bench/bench.json: $(WQ)/twin/model/model.safetensors $(WQ)/data/test/
 	$(PY) -m twin.bench --model $(WQ)/twin/model --encoder $(AS2_MODELS)/$(ENCODER_$(TWIN_TEACHER)) --data $(WQ)/data/test \
 	  --out $(@D) --corpus_size 20000 --queries 200
 
-docs/RESULTS.md: $(WQ)/bench/bench.json $(WQ)/twin_bench/bench.json $(WQ)/eval_retrieve/report.json
+# dev and SelQA dev (out of domain): every system scored as on test, for MAP columns beside test (never used
+# to choose anything; the choices are made on WikiQA dev by as2.select and the configs)
+SPLITS := dev selqa_dev
+
+$(WQ)/splits/%/ensemble.trec: $(WQ)/data/%_scored/as2.json $(SELECTED)
+	$(PY) -m as2.fuse --run $(foreach m,$(MEMBERS),$(WQ)/runs_$*/$(m).trec) --name ensemble --out $@ \
+	  --selection $(WQ)/select/ensemble.json
+
+$(WQ)/splits/%/predicted: $(foreach s,$(STUDENTS),$(WQ)/students/$(s)/model/model.safetensors) \
+		$(WQ)/twin/model/model.safetensors $(WQ)/data/%/as2.json
+	for s in $(STUDENTS); do \
+	  $(PY) -m cerberus.predict --model $(WQ)/students/$$s/model --data $(WQ)/data/$* --out $(@D) --name $$s \
+	    --max_length 96 || exit 1; done
+	$(PY) -m twin.search --model $(WQ)/twin/model --data $(WQ)/data/$* --out $(@D) --name twin
+	touch $@
+
+$(WQ)/splits/%/report.json: $(WQ)/splits/%/ensemble.trec $(WQ)/splits/%/predicted
+	$(PY) -m as2.evaluate --data $(WQ)/data/$* --out $(@D) --run $(foreach t,$(CANDIDATES),$(WQ)/runs_$*/$(t).trec) \
+	  $(@D)/ensemble.trec $(foreach s,$(STUDENTS),$(@D)/$(s).trec) $(foreach m,$(MEMBERS),$(@D)/cerberus.$(m).trec) \
+	  $(@D)/twin.trec
+
+docs/RESULTS.md: $(WQ)/bench/bench.json $(WQ)/twin_bench/bench.json $(WQ)/eval_retrieve/report.json \
+		$(foreach s,$(SPLITS),$(WQ)/splits/$(s)/report.json)
 	$(PY) -m as2.results --report $(WQ)/eval/report.json --bench $(WQ)/bench/bench.json \
 	  --twin_bench $(WQ)/twin_bench/bench.json --retrieval $(WQ)/eval_retrieve/report.json \
-	  --selection $(WQ)/select/ensemble.json --twin_teacher $(TWIN_TEACHER) --out docs \
+	  --selection $(WQ)/select/ensemble.json --twin_teacher $(TWIN_TEACHER) --out docs --splits $(WQ)/splits \
 	  $(if $(wildcard $(WQ)/eval_peers/test/report.json),--peers $(WQ)/eval_peers)
 
 # ---- Peers: what users get from the libraries' defaults (`make peers`; not part of make bench) ---------------

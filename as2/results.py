@@ -25,13 +25,16 @@ from pathlib import Path
 
 from as2.config import atomic_write_text, cli, parse, setup_logging
 from as2.results_sections import (
+    EXTRA_SPLITS,
     METRICS,
+    PEER_SPLITS,
     environment,
     peer_rows,
     peer_section,
     plot,
     read_json,
-    read_peers,
+    read_splits,
+    split_maps,
     twin_section,
 )
 
@@ -63,6 +66,9 @@ class ResultsConfig:
     )
     peers: str = field(
         default="", metadata={"help": "make peers' eval folder (<split>/report.json): peers as rows"}
+    )
+    splits: str = field(
+        default="", metadata={"help": "folder of dev / selqa_dev report.json: MAP columns beside test"}
     )
     command: str = field(default="make bench", metadata={"help": "the command that produced the inputs"})
     max_p: float = field(default=0.05, metadata={"help": "p-value at or below which a difference is marked"})
@@ -104,7 +110,9 @@ def members_text(sel: dict) -> str:
     return ", ".join(f"`{m}`" + (f" ({weights[m]:.2f})" if m in weights else "") for m in sel["members"])
 
 
-def table_rows(cfg: ResultsConfig, report: dict, bench: dict, selection: dict) -> list[dict]:
+def table_rows(
+    cfg: ResultsConfig, report: dict, bench: dict, selection: dict, splits: dict | None = None
+) -> list[dict]:
     candidates = list(selection.get("candidates", {}))
     members = selection.get("members", [])
     costs = bench.get("systems", {})
@@ -117,17 +125,20 @@ def table_rows(cfg: ResultsConfig, report: dict, bench: dict, selection: dict) -
                 row[m] = report["runs"][name][m]
                 row[f"{m}_mark"] = mark(report, name, cfg.ensemble, m, cfg.max_p)
         row.update({k: costs[name][k] for k in COSTS if k in costs.get(name, {})})
+        row.update(split_maps(name, splits or {}))
         rows.append(row)
     return rows
 
 
 def markdown(rows: list[dict]) -> str:
-    head = ["system", "role", "P@1", "MAP", "MRR", "params (M)", "ms/pair b1 fp32", "ms/pair b32 fp32",
-            "ms/pair b32 bf16", "pairs/s b32 bf16"]  # fmt: skip
+    extra = [s for s in EXTRA_SPLITS if any(f"map@{s}" in r for r in rows)]
+    head = ["system", "role", "P@1", "MAP", "MRR", *(f"MAP {PEER_SPLITS[s]}" for s in extra), "params (M)",
+            "ms/pair b1 fp32", "ms/pair b32 fp32", "ms/pair b32 bf16", "pairs/s b32 bf16"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [f"`{r['system']}`", r["role"]]
         cells += [f"{r[m]:.3f}{r[f'{m}_mark']}" if m in r else "" for m in METRICS]
+        cells += [f"{r[f'map@{s}']:.3f}" if f"map@{s}" in r else "" for s in extra]
         for k in COSTS:
             fmt = "{:.1f}" if k == "params" else "{:.0f}" if k.startswith("pairs") else "{:.2f}"
             cells.append(fmt.format(r[k] / 1e6 if k == "params" else r[k]) if k in r else "")
@@ -180,8 +191,9 @@ def main(argv: list[str] | None = None) -> dict:
             shutil.copyfile(v, out / "results" / f"{k}.json")
 
     report, bench, twin_bench = data["report"], data["bench"], data["twin_bench"]
-    peers = read_peers(cfg.peers, out / "results" / "peers") if cfg.peers else {}
-    rows = table_rows(cfg, report, bench, data["selection"]) + peer_rows(peers.get("test", {}))
+    peers = read_splits(cfg.peers, out / "results" / "peers") if cfg.peers else {}
+    splits = read_splits(cfg.splits, out / "results" / "splits", EXTRA_SPLITS) if cfg.splits else {}
+    rows = table_rows(cfg, report, bench, data["selection"], splits) + peer_rows(peers)
     checks = targets(cfg, rows, twin_bench)
     auto = bench.get("hardware", {}).get("auto_precision", "bf16")
     plot(rows, twin_bench, out / "accuracy_latency.png", cost=f"ms_per_pair_b32_{auto}")
@@ -195,6 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
         "docs/results/report.json --bench docs/results/bench.json --twin_bench docs/results/twin_bench.json "
         "--retrieval docs/results/retrieval.json --selection docs/results/selection.json"
         + (" --peers docs/results/peers" if peers else "")
+        + (" --splits docs/results/splits" if splits else "")
         + " --out docs`.",
         "",
         *environment(bench.get("hardware", {})),

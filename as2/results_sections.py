@@ -25,13 +25,14 @@ def read_json(path: str) -> dict:
 
 
 PEER_SPLITS = {"dev": "WikiQA dev", "test": "WikiQA test", "selqa_dev": "SelQA dev (out of domain)"}
+EXTRA_SPLITS = ("dev", "selqa_dev")  # MAP columns beside the test metrics, where reports exist
 PEER_ROLE = "peer: sentence-transformers CrossEncoder, library defaults"
 
 
-def read_peers(folder: str, copies: Path) -> dict[str, dict]:
-    """``{split: as2.evaluate report}`` of ``make peers`` (``FOLDER/<split>/report.json``), copied beside the page."""
+def read_splits(folder: str, copies: Path, splits=tuple(PEER_SPLITS)) -> dict[str, dict]:
+    """``{split: as2.evaluate report}`` found as ``FOLDER/<split>/report.json``, copied beside the page."""
     found = {}
-    for split in PEER_SPLITS:
+    for split in splits:
         path = Path(folder) / split / "report.json"
         if path.is_file():
             found[split] = read_json(str(path))
@@ -39,11 +40,20 @@ def read_peers(folder: str, copies: Path) -> dict[str, dict]:
                 (copies / split).mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, copies / split / "report.json")
     if not found:
-        raise FileNotFoundError(f"{folder}: no <split>/report.json of make peers ({', '.join(PEER_SPLITS)})")
+        raise FileNotFoundError(f"{folder}: no <split>/report.json for any of {', '.join(splits)}")
     return found
 
 
-def peer_rows(report: dict) -> list[dict]:
+def split_maps(name: str, reports: dict[str, dict]) -> dict[str, float]:
+    """``{"map@<split>": MAP}`` of a system on the extra evaluation splits that scored it."""
+    return {
+        f"map@{split}": reports[split]["runs"][name]["map"]
+        for split in EXTRA_SPLITS
+        if name in reports.get(split, {}).get("runs", {})
+    }
+
+
+def peer_rows(peers: dict[str, dict]) -> list[dict]:
     """Table rows of the peers on the test split (their costs are their encoders', timed as teachers)."""
     return [
         {
@@ -51,8 +61,9 @@ def peer_rows(report: dict) -> list[dict]:
             "role": PEER_ROLE,
             **{m: v[m] for m in METRICS},
             **{f"{m}_mark": "" for m in METRICS},
+            **split_maps(name, peers),
         }
-        for name, v in report.get("runs", {}).items()
+        for name, v in peers.get("test", {}).get("runs", {}).items()
     ]
 
 

@@ -96,6 +96,19 @@ def test_page_table_marks_targets_and_plot(tmp_path):
     )
     assert "| `minilm_peer` | 0.740 | 0.750 | 0.800 |" in page and "--peers docs/results/peers" in page
 
+    # dev and out-of-domain dev MAP of the bench's own systems become columns beside test
+    for split, m in (("dev", 0.61), ("selqa_dev", 0.52)):
+        (tmp_path / "splits" / split).mkdir(parents=True)
+        split_report = {"runs": {"cerberus": {"map": m}, "ensemble": {"map": m + 0.1}}}
+        (tmp_path / "splits" / split / "report.json").write_text(json.dumps(split_report))
+    results.main([*argv, "--peers", str(tmp_path / "peers"), "--splits", str(tmp_path / "splits")])
+    page = (out / "RESULTS.md").read_text()
+    assert "| P@1 | MAP | MRR | MAP WikiQA dev | MAP SelQA dev (out of domain) | params (M) |" in page
+    assert "| `cerberus` | CERBERUS student | 0.680 | 0.780▲ | 0.790 | 0.610 | 0.520 | 21.0 |" in page
+    assert "| 0.650 | 0.750 | 0.760 | 0.740 | 0.800 |" in page  # the peer's dev and SelQA dev from make peers
+    assert "--splits docs/results/splits" in page
+    assert (out / "results" / "splits" / "selqa_dev" / "report.json").is_file()
+
     # a hand-written discussion survives regeneration from the copied JSON
     (out / "RESULTS.md").write_text(page + "\n## Discussion\n\nHand-written.\n")
     copies = out / "results"
