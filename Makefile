@@ -96,7 +96,7 @@ CANDIDATES  := $(CE_TEACHERS) minilm_bi mpnet_bi
 ENCODER_minilm_ce := minilm-l6
 ENCODER_sre_ce    := sre-minilm-l6
 ENCODER_mpnet_ce  := mpnet-base
-TEACHER_ARGS_mpnet_ce := --body_layers 11 --max_negatives 4 --deepspeed_config configs/wikiqa/ds_teacher_base.json
+TEACHER_ARGS_mpnet_ce := --body_layers 11 --deepspeed_config configs/wikiqa/ds_teacher_base.json
 STUDENT_LAYERS := 6
 KD_BODY        := $(shell echo $$(( $(STUDENT_LAYERS) - 1 )))
 empty :=
@@ -123,8 +123,10 @@ bench: install
 # models named in an explicit rule: a missing one is rebuilt (make skips missing intermediates of pattern rules)
 bench-teachers: $(TEACHER_MODELS) $(WQ)/select/members.txt $(WQ)/select/twin_teacher.txt
 
-$(WQ)/data/%/as2.json: $(WIKIQA)/WikiQA-%.tsv | install
-	$(PY) -m data_prep.convert --source wikiqa --input $< --output $(@D)
+# the corpora are published, read-only files: order-only prerequisites, so that a copy of ../shared laid out
+# again (new mtimes, same bytes) does not redo every stage downstream of the conversion
+$(WQ)/data/%/as2.json: | $(WIKIQA)/WikiQA-%.tsv install
+	$(PY) -m data_prep.convert --source wikiqa --input $(WIKIQA)/WikiQA-$*.tsv --output $(@D)
 
 $(WQ)/teachers/%/model/model.safetensors: configs/wikiqa/teacher.yaml $(WQ)/data/train/as2.json
 	$(PY) cerberus/train.py --config $< --model $(AS2_MODELS)/$(ENCODER_$*) --heads $* \
@@ -248,8 +250,8 @@ peers: install
 
 peer-models: $(PEER_MODELS)  # named in an explicit rule: a missing model is trained even when scores exist
 
-$(WQ)/data/selqa_dev/as2.json: $(SELQA)/SelQA-ass-dev.tsv | install
-	$(PY) -m data_prep.convert --source selqa --input $< --output $(@D)
+$(WQ)/data/selqa_dev/as2.json: | $(SELQA)/SelQA-ass-dev.tsv install
+	$(PY) -m data_prep.convert --source selqa --input $(SELQA)/SelQA-ass-dev.tsv --output $(@D)
 
 $(WQ)/peers/%/model/config.json: $(WQ)/data/train/as2.json
 	$(PY) -m cerberus.peer --model $(AS2_MODELS)/$(ENCODER_$*) --train_data $(WQ)/data/train --output_dir $(WQ)/peers/$*
