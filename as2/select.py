@@ -9,8 +9,8 @@ fusion with the members chosen so far (``as2.fuse``: z-scores per question, then
 best; stops when no addition improves the metric (once ``--min_members`` are in) or at ``--max_members``.
 ``--weights equal`` sums the z-scores; ``--weights optimize`` (default) tries, for every set of members,
 each weighting on a grid of ``--step`` (weights >= 0 summing to 1; ranx's weighted sum) and keeps the best,
-the most even weighting among equals, so an ensemble never scores below its best member on dev. A member
-whose best weight is 0 is not added. Ties in the metric go to the candidate given first. Only the
+the most even weighting among equals: a member is added only where some weighting beats the members so
+far, so the ensemble never scores below its best member on dev (unless ``--min_members`` forces one in). Ties in the metric go to the candidate given first. Only the
 development split is read: the test split plays no part in the choice. Writes ``--out`` (members in order
 of choice, their weights, every step's scores) and prints the member names, space-separated, as the last
 line of stdout (for shell pipelines); ``as2.fuse --selection`` fuses test runs with those weights.
