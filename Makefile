@@ -150,7 +150,7 @@ PRED := $(WQ)/pred
 STUDENTS = cerberus $(KD_STUDENTS)
 TEST_RUNS = $(foreach t,$(CANDIDATES),$(WQ)/runs/$(t).trec) $(WQ)/runs/ensemble.trec \
 	$(foreach s,$(STUDENTS),$(PRED)/$(s).trec) $(foreach m,$(MEMBERS),$(PRED)/cerberus.$(m).trec) \
-	$(PRED)/twin.trec $(PRED)/cascade.trec
+	$(PRED)/twin.trec $(PRED)/cascade.trec $(foreach p,fp32 int8,$(PRED)/cerberus_$(p).trec)
 SELECTED := $(WQ)/select/members.txt
 
 bench-students: docs/RESULTS.md
@@ -167,6 +167,11 @@ $(PRED)/%.trec: $(WQ)/students/%/model/model.safetensors $(WQ)/data/test/as2.jso
 	$(PY) -m cerberus.predict --model $(<D) --data $(WQ)/data/test --out $(PRED) --name $* --max_length 96
 
 $(PRED)/cerberus.%.trec: $(PRED)/cerberus.trec ;
+
+# the student at fp32 and int8 beside its own precision (auto): MAP per precision for docs/RESULTS.md
+$(PRED)/cerberus_%.trec: $(WQ)/students/cerberus/model/model.safetensors $(WQ)/data/test/as2.json
+	$(PY) -m cerberus.predict --model $(<D) --data $(WQ)/data/test --out $(PRED) --name cerberus_$* \
+	  --max_length 96 --precision $*
 
 $(WQ)/twin/model/model.safetensors: configs/wikiqa/twin.yaml $(WQ)/data/train_scored/as2.json $(WQ)/select/twin_teacher.txt
 	$(LAUNCH) twin/train.py --config $< --model $(AS2_MODELS)/minilm-l6 \

@@ -32,6 +32,7 @@ from as2.results_sections import (
     peer_rows,
     peer_section,
     plot,
+    precision_section,
     read_json,
     read_splits,
     split_maps,
@@ -44,6 +45,7 @@ COSTS = (
     "ms_per_pair_b32_fp32",
     "ms_per_pair_b32_bf16",
     "pairs_per_s_b32_bf16",
+    "ms_per_pair_b32_int8",
 )
 DISCUSSION = "## Discussion"
 
@@ -85,6 +87,8 @@ def role(name: str, candidates: list[str], members: list[str], student: str) -> 
         return "teacher candidate"
     if name.startswith(f"{student}."):
         return "CERBERUS head"
+    if name.startswith(f"{student}_"):  # the student predicted at another precision
+        return f"CERBERUS student, {name[len(student) + 1 :]}"
     return {
         "ensemble": "teacher ensemble (score fusion)",
         student: "CERBERUS student",
@@ -133,7 +137,7 @@ def table_rows(
 def markdown(rows: list[dict]) -> str:
     extra = [s for s in EXTRA_SPLITS if any(f"map@{s}" in r for r in rows)]
     head = ["system", "role", "P@1", "MAP", "MRR", *(f"MAP {PEER_SPLITS[s]}" for s in extra), "params (M)",
-            "ms/pair b1 fp32", "ms/pair b32 fp32", "ms/pair b32 bf16", "pairs/s b32 bf16"]  # fmt: skip
+            "ms/pair b1 fp32", "ms/pair b32 fp32", "ms/pair b32 bf16", "pairs/s b32 bf16", "ms/pair b32 int8"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [f"`{r['system']}`", r["role"]]
@@ -226,7 +230,8 @@ def main(argv: list[str] | None = None) -> dict:
     lines += ["", markdown(rows), "![accuracy vs latency](accuracy_latency.png)", "", "## Targets", ""]
     lines += ["| target | measured | met |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {'yes' if ok else 'no'} |" for t, m, ok in checks]
-    lines += ["", *(twin_section(twin_bench, data["retrieval"]) if twin_bench or data["retrieval"] else [])]
+    lines += ["", *precision_section(cfg.student, report, bench)]
+    lines += [*(twin_section(twin_bench, data["retrieval"]) if twin_bench or data["retrieval"] else [])]
     lines += peer_section(peers)
     page = out / "RESULTS.md"
     kept = ""

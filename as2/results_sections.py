@@ -143,6 +143,35 @@ def environment(machine: dict) -> list[str]:
     return [line, f"Python {sys.version.split()[0]}; " + ", ".join(versions) + "."]
 
 
+def precision_section(student: str, report: dict, bench: dict) -> list[str]:
+    """The student at each precision it was timed in: ms/pair at batch 1 and 32, test MAP, change vs fp32.
+
+    MAP per precision comes from the runs ``<student>_fp32`` / ``<student>_int8`` (``cerberus.predict
+    --precision``) and, for the precision ``auto`` chose on the bench machine, the student's own run.
+    """
+    costs = bench.get("systems", {}).get(student, {})
+    runs = report.get("runs", {})
+    auto = bench.get("hardware", {}).get("auto_precision")
+    names = {p: f"{student}_{p}" for p in ("fp32", "bf16", "int8")}
+    if auto in names and student in runs:
+        names[auto] = student
+    rows = [p for p in names if f"ms_per_pair_b32_{p}" in costs]
+    if not rows:
+        return []
+    base = runs.get(names["fp32"], {}).get("map")
+    lines = ["## The student at each precision", "",
+             f"`{student}` on the bench machine, steady state (as in the table above); MAP on WikiQA test from "
+             f"its predictions at that precision (`cerberus.predict --precision`; `auto` chose {auto}).", "",
+             "| precision | ms/pair b1 | ms/pair b32 | MAP | MAP change vs fp32 (points) |", "|---|---|---|---|---|"]  # fmt: skip
+    for p in rows:
+        m = runs.get(names[p], {}).get("map")
+        delta = f"{100 * (m - base):+.2f}" if m is not None and base is not None else ""
+        cells = [p, f"{costs.get(f'ms_per_pair_b1_{p}', float('nan')):.2f}", f"{costs[f'ms_per_pair_b32_{p}']:.2f}",
+                 f"{m:.3f}" if m is not None else "", delta]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def twin_section(twin_bench: dict, retrieval: dict) -> list[str]:
     lines = ["## Twin encoder: retrieval and index", ""]
     if retrieval:

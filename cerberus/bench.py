@@ -7,7 +7,8 @@ Teachers are those recorded in the scored split's ``as2.json`` by ``data_prep.te
 path; precomputed ``run`` teachers have no cost to measure). For each system: parameters, ms/pair at batch
 1 and 32 and pairs/s at batch 32 on the first ``pairs`` real pairs of the split, in fp32 and, where the
 hardware runs it natively (``as2.precision``), bf16 autocast: emulated bf16 is never timed (on an AVX2-only
-CPU it ran ~12x slower than fp32 and no user should run it). Times are steady state: each batch shape is
+CPU it ran ~12x slower than fp32 and no user should run it). Models trained here (students, ``cerberus``
+teachers) are also timed in int8 (dynamic quantization of their Linear layers, ``cerberus.scoring``). Times are steady state: each batch shape is
 run once as warm-up, then ``repeats`` timed passes over the same batches, median. ``bench.json`` records the
 machine (CPU model, bf16 instructions, threads) and the precision ``auto`` resolves to there.
 The ensemble runs every teacher, so its cost is the sum of theirs. With ``--report`` (``as2.evaluate``'s
@@ -93,10 +94,11 @@ def measure(spec: dict, questions, candidates, max_length: int, precisions: list
     from cerberus.teachers import load_teacher
 
     row = {}
-    for precision in precisions:
+    for precision in [*precisions, *(["int8"] if spec["kind"] == "cerberus" else [])]:
         for batch in (1, 32):
             scorer = load_teacher(spec, batch_size=batch, max_length=max_length, precision=precision)
-            row["params"] = count_parameters(scorer)
+            if precision != "int8":  # a quantized Linear keeps its weights in packed params, not parameters()
+                row["params"] = count_parameters(scorer)
             n = len(questions) if batch > 1 else min(len(questions), 16)
             ms = time_per_pair(scorer.score, questions[:n], candidates[:n], batch, repeats)
             row[f"ms_per_pair_b{batch}_{precision}"] = ms
@@ -115,6 +117,7 @@ def markdown(rows: dict[str, dict]) -> str:
         "ms/pair b32 fp32",
         "ms/pair b32 bf16",
         "pairs/s b32 bf16",
+        "ms/pair b32 int8",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     costs = (
@@ -123,6 +126,7 @@ def markdown(rows: dict[str, dict]) -> str:
         "ms_per_pair_b32_fp32",
         "ms_per_pair_b32_bf16",
         "pairs_per_s_b32_bf16",
+        "ms_per_pair_b32_int8",
     )
     for name, r in rows.items():
         cells = [name, *(f"{r[m]:.3f}" if m in r else "" for m in cols)]
@@ -169,7 +173,11 @@ def main(argv: list[str] | None = None) -> dict:
     if unknown:
         raise ValueError(f"ensemble members {unknown} are not timed teachers of {cfg.data} ({list(rows)})")
     if len(members) > 1:
-        keys = [k for k in rows[members[0]] if k.startswith(("params", "ms_"))]
+        keys = [
+            k
+            for k in rows[members[0]]
+            if k.startswith(("params", "ms_")) and all(k in rows[m] for m in members)
+        ]
         ens = {k: sum(rows[m][k] for m in members) for k in keys}
         ens.update({k.replace("ms_per_pair", "pairs_per_s"): 1000 / ens[k] for k in keys if "b32" in k})
         rows[cfg.ensemble_name] = {**ens, "members": members}

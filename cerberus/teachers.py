@@ -60,14 +60,11 @@ class CerberusTeacher:
         from transformers import AutoTokenizer
 
         from cerberus.modeling import CerberusStudent
+        from cerberus.scoring import for_inference
 
-        self.model = CerberusStudent.from_pretrained(path)
+        self.model, _, dtype = for_inference(CerberusStudent.from_pretrained(path), precision)  # int8 too
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.kw = {
-            "batch_size": batch_size,
-            "max_length": max_length,
-            "dtype": precisions.dtype(precision, next(self.model.parameters()).device),
-        }
+        self.kw = {"batch_size": batch_size, "max_length": max_length, "dtype": dtype}
 
     def score(self, questions, candidates, qids, cids) -> np.ndarray:
         from cerberus.scoring import score_pairs
@@ -141,7 +138,8 @@ class RunTeacher:
 
 
 def load_teacher(spec: dict, batch_size: int, max_length: int, precision: str = "auto"):
-    """A teacher of ``spec["kind"]`` from ``spec["path"]``; ``precision``: auto | fp32 | bf16 (as2.precision)."""
+    """A teacher of ``spec["kind"]`` from ``spec["path"]``; ``precision``: auto | fp32 | bf16 (as2.precision),
+    and int8 (dynamic quantization, ``cerberus.scoring.for_inference``) for the ``cerberus`` kind."""
     kinds = {
         "cerberus": CerberusTeacher,
         "cross-encoder": CrossEncoderTeacher,

@@ -83,6 +83,9 @@ def test_bench_rows_costs_and_metrics(tiny_bert, tiny_split, tmp_path, monkeypat
     assert result["precisions"] == (["fp32", "bf16"] if native else ["fp32"])
     for name in ("a", "b", "cerberus"):
         assert rows[name]["ms_per_pair_b1_fp32"] > 0
+        assert (
+            rows[name]["ms_per_pair_b32_int8"] > 0 and rows[name]["ms_per_pair_b1_int8"] > 0
+        )  # trained here
         assert ("pairs_per_s_b32_bf16" in rows[name]) == native  # emulated bf16 is never timed
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert rows["cerberus.a"]["map"] == report["runs"]["cerberus.a"]["map"]
