@@ -230,10 +230,15 @@ $(WQ)/splits/%/report.json: $(WQ)/splits/%/ensemble.trec $(WQ)/splits/%/predicte
 	  $(@D)/ensemble.trec $(foreach s,$(STUDENTS),$(@D)/$(s).trec) $(foreach m,$(MEMBERS),$(@D)/cerberus.$(m).trec) \
 	  $(@D)/twin.trec
 
+# adaptive heads: the CERBERUS student computing its heads one at a time (order chosen on dev)
+$(WQ)/adaptive/adaptive.json: $(WQ)/students/cerberus/model/model.safetensors $(WQ)/data/dev/as2.json $(WQ)/data/test/as2.json
+	$(PY) -m cerberus.adaptive --model $(<D) --dev $(WQ)/data/dev --data $(WQ)/data/test --out $(@D) --max_length 96
+
 docs/RESULTS.md: $(WQ)/bench/bench.json $(WQ)/twin_bench/bench.json $(WQ)/eval_retrieve/report.json \
-		$(foreach s,$(SPLITS),$(WQ)/splits/$(s)/report.json)
+		$(foreach s,$(SPLITS),$(WQ)/splits/$(s)/report.json) $(WQ)/adaptive/adaptive.json
 	$(PY) -m as2.results --report $(WQ)/eval/report.json --bench $(WQ)/bench/bench.json \
 	  --twin_bench $(WQ)/twin_bench/bench.json --retrieval $(WQ)/eval_retrieve/report.json \
+	  --adaptive $(WQ)/adaptive/adaptive.json \
 	  --selection $(WQ)/select/ensemble.json --twin_teacher $(TWIN_TEACHER) --out docs --splits $(WQ)/splits \
 	  $(if $(wildcard $(WQ)/eval_peers/test/report.json),--peers $(WQ)/eval_peers)
 

@@ -28,6 +28,7 @@ from as2.results_sections import (
     EXTRA_SPLITS,
     METRICS,
     PEER_SPLITS,
+    adaptive_section,
     environment,
     peer_rows,
     peer_section,
@@ -59,6 +60,7 @@ class ResultsConfig:
     selection: str = field(
         default="", metadata={"help": "as2.select JSON: the ensemble's candidates, members"}
     )
+    adaptive: str = field(default="", metadata={"help": "cerberus.adaptive adaptive.json"})
     out: str = field(default="docs", metadata={"help": "folder for RESULTS.md, the plot and results/"})
     ensemble: str = field(default="ensemble", metadata={"help": "row the significance marks compare with"})
     student: str = field(default="cerberus", metadata={"help": "the CERBERUS student's row"})
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(cfg.out)
     (out / "results").mkdir(parents=True, exist_ok=True)
     inputs = {"report": cfg.report, "bench": cfg.bench, "twin_bench": cfg.twin_bench,
-              "retrieval": cfg.retrieval, "selection": cfg.selection}  # fmt: skip
+              "retrieval": cfg.retrieval, "selection": cfg.selection, "adaptive": cfg.adaptive}  # fmt: skip
     data = {k: read_json(v) if v else {} for k, v in inputs.items()}
     for k, v in inputs.items():  # the JSON behind every number, beside the page
         if v and Path(v).resolve() != (out / "results" / f"{k}.json").resolve():
@@ -210,6 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
         "from the JSON in [results/](results/) without training: `python -m as2.results --report "
         "docs/results/report.json --bench docs/results/bench.json --twin_bench docs/results/twin_bench.json "
         "--retrieval docs/results/retrieval.json --selection docs/results/selection.json"
+        + (" --adaptive docs/results/adaptive.json" if data["adaptive"] else "")
         + (" --peers docs/results/peers" if peers else "")
         + (" --splits docs/results/splits" if splits else "")
         + " --out docs`.",
@@ -230,7 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
     lines += ["", markdown(rows), "![accuracy vs latency](accuracy_latency.png)", "", "## Targets", ""]
     lines += ["| target | measured | met |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {'yes' if ok else 'no'} |" for t, m, ok in checks]
-    lines += ["", *precision_section(cfg.student, report, bench)]
+    lines += ["", *precision_section(cfg.student, report, bench), *adaptive_section(data["adaptive"])]
     lines += [*(twin_section(twin_bench, data["retrieval"]) if twin_bench or data["retrieval"] else [])]
     lines += peer_section(peers)
     page = out / "RESULTS.md"

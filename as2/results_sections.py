@@ -172,6 +172,24 @@ def precision_section(student: str, report: dict, bench: dict) -> list[str]:
     return [*lines, ""]
 
 
+def adaptive_section(result: dict) -> list[str]:
+    """``cerberus.adaptive``: the student computing its heads one at a time, stopping on a clear lead."""
+    if not result.get("settings"):
+        return []
+    lines = ["## Adaptive heads", "",
+             f"`cerberus.adaptive`: the body once per question, then the heads in the order of their dev MAP "
+             f"({', '.join(f'`{h}`' for h in result['order'])}), stopping when the best candidate leads the "
+             f"second by the threshold (combined-score units). {result['questions']} test questions, one batch "
+             f"each, {result['precision']}, {result['threads']} threads, median of {result['repeats']} timed "
+             "passes after a warm-up; p: ranx's paired test against the full student.", "",
+             "| setting | heads per question | MAP | ms/pair | time saved vs full |", "|---|---|---|---|---|"]  # fmt: skip
+    for name, r in result["settings"].items():
+        sig = f" (p {r['p_vs_full']:.3f})" if r.get("p_vs_full") is not None else ""
+        lines.append(f"| {name} | {r['mean_heads']:.2f} | {r['map']:.3f}{sig} | {r['ms_per_pair']:.2f} | "
+                     f"{100 * r['saved']:.0f}% |")  # fmt: skip
+    return [*lines, ""]
+
+
 def twin_section(twin_bench: dict, retrieval: dict) -> list[str]:
     lines = ["## Twin encoder: retrieval and index", ""]
     if retrieval:

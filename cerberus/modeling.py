@@ -200,11 +200,15 @@ class CerberusStudent(nn.Module):
     def num_heads(self) -> int:
         return len(self.heads)
 
-    def forward(self, input_ids, attention_mask, token_type_ids=None) -> dict[str, torch.Tensor]:
+    def encode(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
+        """The shared body's hidden states ``[N, T, H]``, computed once for every head."""
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
-        hidden = self.body(**kwargs).last_hidden_state  # [N, T, H]
+        return self.body(**kwargs).last_hidden_state
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None) -> dict[str, torch.Tensor]:
+        hidden = self.encode(input_ids, attention_mask, token_type_ids)  # [N, T, H]
         logits, reps = zip(*(head(hidden, attention_mask) for head in self.heads), strict=True)
         logits = torch.stack(logits, dim=-1)  # [N, k]
         if self.config.combine == "prob_mean":

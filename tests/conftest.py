@@ -111,3 +111,9 @@ def make_split(
 @pytest.fixture(scope="session")
 def tiny_split(tmp_path_factory) -> Path:
     return make_split(tmp_path_factory.mktemp("data") / "train")
+
+
+@pytest.fixture(scope="session")
+def split_factory():
+    """``make_split`` itself, for tests that need splits of their own size or seed."""
+    return make_split

@@ -145,3 +145,17 @@ def test_precision_section_rows_map_and_change_against_fp32():
     assert not any(line.startswith("| bf16") for line in lines)
     assert "| fp32 | 9.00 | 6.00 | 0.781 | +0.00 |" in lines  # auto chose fp32: the student's run is fp32
     assert precision_section("cerberus", report, {"systems": {}}) == []
+
+
+def test_adaptive_section_lists_each_setting():
+    from as2.results_sections import adaptive_section
+
+    result = {"order": ["b", "a"], "questions": 237, "precision": "bf16", "threads": 2, "repeats": 3,
+              "settings": {"full": {"mean_heads": 3.0, "map": 0.78, "ms_per_pair": 3.0, "saved": 0.0, "p_vs_full": None},
+                           "lead_0.1": {"mean_heads": 1.6, "map": 0.77, "ms_per_pair": 2.1, "saved": 0.3,
+                                        "p_vs_full": 0.21}}}  # fmt: skip
+    lines = adaptive_section(result)
+    assert "| full | 3.00 | 0.780 | 3.00 | 0% |" in lines
+    assert "| lead_0.1 | 1.60 | 0.770 (p 0.210) | 2.10 | 30% |" in lines
+    assert "(`b`, `a`)" in lines[2]
+    assert adaptive_section({}) == []
