@@ -9,14 +9,22 @@ import torch
 from as2.batching import Group
 
 
-def encode_pairs(tokenizer, questions: Sequence[str], candidates: Sequence[str], max_length: int) -> dict:
-    """Tokenize pairs as cross-encoders see them: ``[CLS] question [SEP] candidate [SEP]``, padded."""
+def encode_pairs(
+    tokenizer,
+    questions: Sequence[str],
+    candidates: Sequence[str],
+    max_length: int,
+    pad_multiple: int | None = None,
+) -> dict:
+    """Tokenize pairs as cross-encoders see them: ``[CLS] question [SEP] candidate [SEP]``, padded to the
+    longest pair (or up to a multiple of ``pad_multiple``: few distinct shapes, so CPU kernels are reused)."""
     return tokenizer(
         list(questions),
         list(candidates),
         padding=True,
         truncation=True,
         max_length=max_length,
+        pad_to_multiple_of=pad_multiple,
         return_tensors="pt",
     )
 

@@ -47,10 +47,13 @@ def score_pairs(
     max_length: int = 128,
     dtype: torch.dtype = torch.float32,
     progress: bool = False,
+    pad_multiple: int | None = 16,
 ) -> np.ndarray:
     """Per-head logits and the combined score of each pair: ``[N, k + 1]`` (last column: combined).
 
-    Pairs are scored in order of length so that batches carry little padding; the result is in input order.
+    Pairs are scored in order of length so that batches carry little padding, each batch padded up to a
+    multiple of ``pad_multiple`` tokens (a few shapes, whose kernels CPU backends build once and reuse);
+    the result is in input order.
     """
     from tqdm.auto import tqdm
 
@@ -65,7 +68,9 @@ def score_pairs(
     starts = range(0, n, batch_size)
     for s in tqdm(starts, desc="score", unit="batch", disable=not progress):
         idx = order[s : s + batch_size]
-        enc = encode_pairs(tokenizer, [questions[i] for i in idx], [candidates[i] for i in idx], max_length)
+        enc = encode_pairs(
+            tokenizer, [questions[i] for i in idx], [candidates[i] for i in idx], max_length, pad_multiple
+        )
         enc = {k: v.to(device) for k, v in enc.items()}
         with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
             res = model(**enc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -201,3 +202,19 @@ def test_bad_head_weights_raise():
         StudentConfig(["a", "b"], body_layers=1, head_weights=[0, 0])
     with pytest.raises(ValueError, match="not to a learned pooler"):
         StudentConfig(["a", "b"], body_layers=1, combine="pooler", head_weights=[1, 2])
+
+
+def test_bucketed_padding_scores_as_the_longest_pair_padding(tiny_bert):
+    """Bug caught: padding tokens that leak into a score once batches are padded beyond their longest pair."""
+    from transformers import AutoTokenizer
+
+    from cerberus.scoring import score_pairs
+
+    model = build(tiny_bert)
+    tok = AutoTokenizer.from_pretrained(str(tiny_bert))
+    questions, candidates = [q for q, _ in PAIRS] * 3, [c for _, c in PAIRS] * 3
+    exact = score_pairs(model, tok, questions, candidates, batch_size=4, max_length=64, pad_multiple=None)
+    bucketed = score_pairs(model, tok, questions, candidates, batch_size=4, max_length=64, pad_multiple=16)
+    enc = encode_pairs(tok, questions[:2], candidates[:2], max_length=64, pad_multiple=16)
+    assert enc["input_ids"].shape[1] % 16 == 0
+    np.testing.assert_allclose(bucketed, exact, atol=1e-5)
