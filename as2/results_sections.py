@@ -162,12 +162,18 @@ def precision_section(student: str, report: dict, bench: dict) -> list[str]:
     lines = ["## The student at each precision", "",
              f"`{student}` on the bench machine, steady state (as in the table above); MAP on WikiQA test from "
              f"its predictions at that precision (`cerberus.predict --precision`; `auto` chose {auto}).", "",
-             "| precision | ms/pair b1 | ms/pair b32 | MAP | MAP change vs fp32 (points) |", "|---|---|---|---|---|"]  # fmt: skip
+             "| precision | ms/pair b1 | ms/pair b32 | GFLOP/s b32 (of matmul peak) | MAP | MAP change vs fp32 "
+             "(points) |", "|---|---|---|---|---|---|"]  # fmt: skip
+    peaks = bench.get("matmul_peak_gflops", {})
     for p in rows:
         m = runs.get(names[p], {}).get("map")
         delta = f"{100 * (m - base):+.2f}" if m is not None and base is not None else ""
+        gflops = costs.get(f"gflops_b32_{p}")
+        achieved = ""
+        if gflops:  # not counted for int8: quantized kernels are not in torch's FLOP counter
+            achieved = f"{gflops:.0f}" + (f" ({100 * gflops / peaks[p]:.0f}% of {peaks[p]:.0f})" if p in peaks else "")
         cells = [p, f"{costs.get(f'ms_per_pair_b1_{p}', float('nan')):.2f}", f"{costs[f'ms_per_pair_b32_{p}']:.2f}",
-                 f"{m:.3f}" if m is not None else "", delta]  # fmt: skip
+                 achieved, f"{m:.3f}" if m is not None else "", delta]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
 

@@ -8,7 +8,10 @@ path; precomputed ``run`` teachers have no cost to measure). For each system: pa
 1 and 32 and pairs/s at batch 32 on the first ``pairs`` real pairs of the split, in fp32 and, where the
 hardware runs it natively (``as2.precision``), bf16 autocast: emulated bf16 is never timed (on an AVX2-only
 CPU it ran ~12x slower than fp32 and no user should run it). Models trained here (students, ``cerberus``
-teachers) are also timed in int8 (dynamic quantization of their Linear layers, ``cerberus.scoring``). Times are steady state: each batch shape is
+teachers) are also timed in int8 (dynamic quantization of their Linear layers, ``cerberus.scoring``), and
+their FLOPs per pair are counted (``torch.utils.flop_counter`` over the timed pairs, as batched and padded
+for scoring): ``gflops_b32_<precision>`` is what they achieve at batch 32, beside this machine's measured
+matrix-product peak (``matmul_peak_gflops`` in ``bench.json``, n=512). Times are steady state: each batch shape is
 run once as warm-up, then ``repeats`` timed passes over the same batches, median. ``bench.json`` records the
 machine (CPU model, bf16 instructions, threads) and the precision ``auto`` resolves to there.
 The ensemble runs every teacher, so its cost is the sum of theirs. With ``--report`` (``as2.evaluate``'s
@@ -28,7 +31,7 @@ import torch
 
 from as2.config import atomic_write_text, cli, parse, setup_logging, write_json
 from as2.data import SUMMARY_FILE, load
-from as2.precision import hardware
+from as2.precision import hardware, matmul_gflops, torch_dtype
 
 logger = logging.getLogger("cerberus.bench")
 METRICS = ("precision@1", "map", "mrr")
@@ -90,6 +93,15 @@ def time_per_pair(score, questions, candidates, batch: int, repeats: int = 3) ->
     return 1000 * times[len(times) // 2] / n
 
 
+def flops_per_pair(scorer, questions, candidates) -> float:
+    """Floating-point operations per pair of one scoring pass over these pairs (matmuls and attention)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        scorer.score(questions, candidates, ["q"] * len(questions), ["c"] * len(questions))
+    return counter.get_total_flops() / len(questions)
+
+
 def measure(spec: dict, questions, candidates, max_length: int, precisions: list[str], repeats: int) -> dict:
     from cerberus.teachers import load_teacher
 
@@ -104,6 +116,9 @@ def measure(spec: dict, questions, candidates, max_length: int, precisions: list
             row[f"ms_per_pair_b{batch}_{precision}"] = ms
             if batch == 32:
                 row[f"pairs_per_s_b32_{precision}"] = 1000 / ms
+                if spec["kind"] == "cerberus" and precision != "int8":  # quantized ops are not counted
+                    row.setdefault("flops_per_pair", flops_per_pair(scorer, questions[:n], candidates[:n]))
+                    row[f"gflops_b32_{precision}"] = row["flops_per_pair"] / ms / 1e6
     return row
 
 
@@ -153,6 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
     timed = {n: t for n, t in teachers.items() if t["kind"] != "run"}
     machine = hardware()
     precisions = ["fp32", "bf16"] if machine["bf16_native"] else ["fp32"]
+    peak = {p: matmul_gflops(torch_dtype(p), n=512) for p in precisions}
     if not machine["bf16_native"]:
         logger.info("%s has no native bf16: timing fp32 only", machine["device"])
 
@@ -207,6 +223,7 @@ def main(argv: list[str] | None = None) -> dict:
         "torch": torch.__version__,
         "hardware": machine,
         "precisions": precisions,
+        "matmul_peak_gflops": peak,
         "untimed_teachers": sorted(set(teachers) - set(timed)),
         "systems": rows,
     }

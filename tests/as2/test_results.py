@@ -132,18 +132,20 @@ def test_precision_section_rows_map_and_change_against_fp32():
         "runs": {"cerberus": {"map": 0.781}, "cerberus_fp32": {"map": 0.780}, "cerberus_int8": {"map": 0.776}}
     }
     costs = {"ms_per_pair_b1_fp32": 9.0, "ms_per_pair_b32_fp32": 6.0, "ms_per_pair_b1_bf16": 5.0,
-             "ms_per_pair_b32_bf16": 2.2, "ms_per_pair_b1_int8": 4.0, "ms_per_pair_b32_int8": 1.8}  # fmt: skip
-    bench = {"systems": {"cerberus": costs}, "hardware": {"auto_precision": "bf16"}}
+             "ms_per_pair_b32_bf16": 2.2, "ms_per_pair_b1_int8": 4.0, "ms_per_pair_b32_int8": 1.8,
+             "gflops_b32_fp32": 50.0, "gflops_b32_bf16": 136.4}  # fmt: skip
+    bench = {"systems": {"cerberus": costs}, "hardware": {"auto_precision": "bf16"},
+             "matmul_peak_gflops": {"fp32": 200.0, "bf16": 900.0}}  # fmt: skip
     lines = precision_section("cerberus", report, bench)
-    assert "| fp32 | 9.00 | 6.00 | 0.780 | +0.00 |" in lines
-    assert "| bf16 | 5.00 | 2.20 | 0.781 | +0.10 |" in lines  # bf16 is the student's own run: auto chose it
-    assert "| int8 | 4.00 | 1.80 | 0.776 | -0.40 |" in lines
+    assert "| fp32 | 9.00 | 6.00 | 50 (25% of 200) | 0.780 | +0.00 |" in lines
+    assert "| bf16 | 5.00 | 2.20 | 136 (15% of 900) | 0.781 | +0.10 |" in lines  # auto chose bf16: own run
+    assert "| int8 | 4.00 | 1.80 |  | 0.776 | -0.40 |" in lines  # quantized kernels: FLOPs not counted
     # a machine without native bf16: no bf16 timing, no bf16 row
     del costs["ms_per_pair_b32_bf16"]
     bench["hardware"]["auto_precision"] = "fp32"
     lines = precision_section("cerberus", report, bench)
     assert not any(line.startswith("| bf16") for line in lines)
-    assert "| fp32 | 9.00 | 6.00 | 0.781 | +0.00 |" in lines  # auto chose fp32: the student's run is fp32
+    assert "| fp32 | 9.00 | 6.00 | 50 (25% of 200) | 0.781 | +0.00 |" in lines  # auto chose fp32: its own run
     assert precision_section("cerberus", report, {"systems": {}}) == []
 
 

@@ -86,7 +86,13 @@ def test_bench_rows_costs_and_metrics(tiny_bert, tiny_split, tmp_path, monkeypat
         assert (
             rows[name]["ms_per_pair_b32_int8"] > 0 and rows[name]["ms_per_pair_b1_int8"] > 0
         )  # trained here
+        assert rows[name]["gflops_b32_fp32"] == pytest.approx(
+            rows[name]["flops_per_pair"] / rows[name]["ms_per_pair_b32_fp32"] / 1e6
+        )
         assert ("pairs_per_s_b32_bf16" in rows[name]) == native  # emulated bf16 is never timed
+    # FLOPs of a one-head tiny BERT (2 + 1 layers, hidden 32): at least its encoder's matmuls, far below 1e8
+    assert 2 * 3 * 12 * 32 * 32 * 8 < rows["a"]["flops_per_pair"] < 1e8
+    assert result["matmul_peak_gflops"]["fp32"] > 0
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert rows["cerberus.a"]["map"] == report["runs"]["cerberus.a"]["map"]
     assert "params" not in rows["cerberus.a"]  # heads are timed as part of their student
