@@ -13,8 +13,9 @@ A head is the student's body layers followed by the head's own layers and its cl
 logit), which is the architecture's own classification head over the first token: BERT-like models map the
 dense layer onto ``pooler.dense`` and the logit onto ``classifier``; RoBERTa-, MPNet- and ELECTRA-like
 models onto ``classifier.dense`` and ``classifier.out_proj``. Only a head that pools the first token
-(``pooling: cls``) has that form; a mean-pooled head, or the combined score of several heads, has no
-standard equivalent and is refused with a message. A one-head model (a teacher) needs no ``--head``.
+(``pooling: cls``) has that form; a mean-pooled head, the combined score of several heads, and an MPNet head
+of a student saved before heads shared the body's relative position bias have no standard equivalent and
+are refused with a message. A one-head model (a teacher) needs no ``--head``.
 The export checks itself: it scores a few pairs with both models and refuses a difference above 1e-4.
 """
 
@@ -72,7 +73,7 @@ def _classifier_keys(standard: torch.nn.Module) -> dict[str, str]:
         return {"dense": "classifier.dense", "out": "classifier.out_proj"}
     raise ConfigError(
         f"{type(standard).__name__}: its classification head is not dense + tanh + one logit over the first "
-        "token (BERT-, RoBERTa-, MPNet- and ELECTRA-like models are); export through ONNX instead"
+        "token (BERT-, RoBERTa-, MPNet- and ELECTRA-like models are): no standard model computes this head"
     )
 
 

@@ -47,6 +47,10 @@ class StudentConfig:
     pooling: str = "cls"
     classifier_dropout: float = 0.1
     head_weights: list[float] = field(default_factory=list)  # of the mean combinations; empty: equal
+    # parameters an encoder keeps outside its layers and applies to every layer (MPNet's relative position
+    # bias, DeBERTa's relative embeddings) are the body's own in every head, as in the pretrained encoder;
+    # students saved before this option had a copy per head (False when their config lacks it)
+    share_encoder_extras: bool = True
     encoder: dict = field(default_factory=dict)  # the transformers config of the encoder, as a dict
     source: str = ""  # where the encoder weights came from
 
@@ -162,6 +166,21 @@ def _head_stack(encoder: nn.Module, start: int, stop: int) -> nn.Module:
     return head
 
 
+def _share_extras(stack: nn.Module, body: nn.Module) -> None:
+    """Make the modules of a head stack that hold parameters outside its layers the body's same modules."""
+    parent, name = find_layers(stack)
+    in_layers = {id(p) for p in getattr(parent, name).parameters()}
+    body_modules = dict(body.named_modules())
+    for path, module in list(stack.named_modules()):
+        own = list(module.parameters(recurse=False))
+        if not path or not own or any(id(p) in in_layers for p in own):
+            continue
+        twin = body_modules.get(path)
+        if twin is not None and type(twin) is type(module):
+            owner, _, attr = path.rpartition(".")
+            setattr(stack.get_submodule(owner) if owner else stack, attr, twin)
+
+
 class CerberusStudent(nn.Module):
     """Shared body + k heads. ``forward`` returns per-head logits ``[N, k]`` and the combined score ``[N]``."""
 
@@ -178,6 +197,10 @@ class CerberusStudent(nn.Module):
         self.body = truncate(encoder, 0, b)
         if getattr(self.body, "pooler", None) is not None:
             self.body.pooler = None
+        if config.share_encoder_extras:
+            for stack in stacks:
+                if stack is not None:
+                    _share_extras(stack, self.body)
         self.heads = nn.ModuleList(Head(s, hidden, config.pooling, config.classifier_dropout) for s in stacks)
         self.head_names = list(config.head_names)
         if config.combine == "pooler":
@@ -263,6 +286,7 @@ class CerberusStudent(nn.Module):
         cfg = json.loads((path / CONFIG_NAME).read_text())
         enc = dict(cfg.pop("encoder"))
         enc_config = AutoConfig.for_model(enc.pop("model_type"), **enc)
+        cfg.setdefault("share_encoder_extras", False)  # saved before the option: one copy per head
         config = StudentConfig(**cfg, encoder={})
         model = cls(config, AutoModel.from_config(enc_config))
         load_model(model, str(path / WEIGHTS_NAME))

@@ -13,7 +13,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from as2.config import ConfigError
 from cerberus import Ranker, export
-from cerberus.modeling import CerberusStudent, StudentConfig, find_layers
+from cerberus.modeling import CerberusStudent, StudentConfig
 
 QUESTION = "where was he born ?"
 CANDIDATES = ["the river is long .", "he was born in paris .", "paris is the capital of france .", "no ."]
@@ -24,9 +24,8 @@ def _student(encoder_dir, out, heads=("a", "b"), pooling="cls", body=2, head=1):
     config = StudentConfig(head_names=list(heads), body_layers=body, head_layers=head, pooling=pooling)
     model = CerberusStudent.from_encoder(str(encoder_dir), config)
     with torch.no_grad():  # heads that differ and logits spread well apart, so that rankings are strict
-        parent, name = find_layers(model.heads[-1].layers)  # its layers, not MPNet's shared position bias
-        for p in [*getattr(parent, name).parameters(), *model.heads[-1].classifier.parameters()]:
-            p.add_(0.05 * torch.randn_like(p))
+        for p in model.parameters():  # body, heads and MPNet's shared position bias all move
+            p.add_(0.02 * torch.randn_like(p))
         for h in model.heads:
             h.classifier.out.weight.mul_(20)
     model.save_pretrained(out, tokenizer=AutoTokenizer.from_pretrained(str(encoder_dir)))
@@ -75,8 +74,11 @@ def test_refusals_name_the_reason(tiny_bert, tiny_mpnet, tmp_path):
     with pytest.raises(ConfigError, match="pools with 'mean'"):
         export.main(["--model", str(mean), "--out", str(tmp_path / "x")])
 
-    # an MPNet head that learned its own relative position bias has no exact standard form
-    mp = CerberusStudent.from_pretrained(_student(tiny_mpnet, tmp_path / "mp", heads=("t",)))
+    # an MPNet head that learned its own relative position bias (students saved before the bias was shared
+    # with the body) has no exact standard form
+    torch.manual_seed(0)
+    config = StudentConfig(["t"], body_layers=2, pooling="cls", share_encoder_extras=False)
+    mp = CerberusStudent.from_encoder(str(tiny_mpnet), config)
     with torch.no_grad():
         mp.heads[0].layers.encoder.relative_attention_bias.weight.add_(0.1)
     with pytest.raises(ConfigError, match="relative_attention_bias"):

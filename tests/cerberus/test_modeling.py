@@ -218,3 +218,40 @@ def test_bucketed_padding_scores_as_the_longest_pair_padding(tiny_bert):
     enc = encode_pairs(tok, questions[:2], candidates[:2], max_length=64, pad_multiple=16)
     assert enc["input_ids"].shape[1] % 16 == 0
     np.testing.assert_allclose(bucketed, exact, atol=1e-5)
+
+
+def test_mpnet_heads_share_the_bodys_relative_position_bias(tiny_mpnet, tmp_path):
+    """Bug caught: a head training its own copy of a parameter the encoder applies to every layer."""
+    import json
+
+    model = build(tiny_mpnet)
+    bias = model.body.encoder.relative_attention_bias
+    assert all(h.layers.encoder.relative_attention_bias is bias for h in model.heads)
+    with torch.no_grad():
+        bias.weight.add_(0.5)
+    model.save_pretrained(tmp_path / "tied")
+    loaded = CerberusStudent.from_pretrained(tmp_path / "tied")
+    assert (
+        loaded.heads[1].layers.encoder.relative_attention_bias is loaded.body.encoder.relative_attention_bias
+    )
+    x = inputs(tiny_mpnet)
+    with torch.no_grad():
+        assert torch.equal(loaded(**x)["logits"], model(**x)["logits"])
+
+    # a student saved before the option (no key in its config) keeps one copy per head, as it was trained
+    torch.manual_seed(0)
+    config = StudentConfig(["t1", "t2"], body_layers=2, share_encoder_extras=False)
+    old = CerberusStudent.from_encoder(str(tiny_mpnet), config).eval()
+    with torch.no_grad():
+        old.heads[0].layers.encoder.relative_attention_bias.weight.add_(0.5)
+    old.save_pretrained(tmp_path / "old")
+    cfg = json.loads((tmp_path / "old" / "cerberus_config.json").read_text())
+    del cfg["share_encoder_extras"]
+    (tmp_path / "old" / "cerberus_config.json").write_text(json.dumps(cfg))
+    again = CerberusStudent.from_pretrained(tmp_path / "old")
+    assert (
+        again.heads[0].layers.encoder.relative_attention_bias
+        is not again.body.encoder.relative_attention_bias
+    )
+    with torch.no_grad():
+        assert torch.equal(again(**x)["logits"], old(**x)["logits"])
