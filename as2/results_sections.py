@@ -171,7 +171,9 @@ def precision_section(student: str, report: dict, bench: dict) -> list[str]:
         gflops = costs.get(f"gflops_b32_{p}")
         achieved = ""
         if gflops:  # not counted for int8: quantized kernels are not in torch's FLOP counter
-            achieved = f"{gflops:.0f}" + (f" ({100 * gflops / peaks[p]:.0f}% of {peaks[p]:.0f})" if p in peaks else "")
+            achieved = f"{gflops:.0f}" + (
+                f" ({100 * gflops / peaks[p]:.0f}% of {peaks[p]:.0f})" if p in peaks else ""
+            )
         cells = [p, f"{costs.get(f'ms_per_pair_b1_{p}', float('nan')):.2f}", f"{costs[f'ms_per_pair_b32_{p}']:.2f}",
                  achieved, f"{m:.3f}" if m is not None else "", delta]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")

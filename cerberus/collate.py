@@ -17,7 +17,10 @@ def encode_pairs(
     pad_multiple: int | None = None,
 ) -> dict:
     """Tokenize pairs as cross-encoders see them: ``[CLS] question [SEP] candidate [SEP]``, padded to the
-    longest pair (or up to a multiple of ``pad_multiple``: few distinct shapes, so CPU kernels are reused)."""
+    longest pair (or up to a multiple of ``pad_multiple``: few distinct shapes, so CPU kernels are reused;
+    only where ``max_length`` is itself a multiple, as the tokenizers require)."""
+    if pad_multiple and max_length % pad_multiple:
+        pad_multiple = None
     return tokenizer(
         list(questions),
         list(candidates),

@@ -29,9 +29,9 @@ import logging
 import sys
 from dataclasses import dataclass, field
 
+from as2 import table
 from as2.config import ConfigError, parse, setup_logging, to_dict
 from as2.data import DataError, Question, save
-from as2 import table
 from data_prep import asnq, hub, selqa, trecqa, wikiqa
 
 logger = logging.getLogger(__name__)

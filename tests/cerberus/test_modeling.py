@@ -217,6 +217,8 @@ def test_bucketed_padding_scores_as_the_longest_pair_padding(tiny_bert):
     bucketed = score_pairs(model, tok, questions, candidates, batch_size=4, max_length=64, pad_multiple=16)
     enc = encode_pairs(tok, questions[:2], candidates[:2], max_length=64, pad_multiple=16)
     assert enc["input_ids"].shape[1] % 16 == 0
+    short = encode_pairs(tok, questions[:2], candidates[:2], max_length=24, pad_multiple=16)
+    assert short["input_ids"].shape[1] <= 24  # a max_length off the grid: padded to the longest pair instead
     np.testing.assert_allclose(bucketed, exact, atol=1e-5)
 
 
