@@ -90,18 +90,13 @@ def rank_adaptive(model, enc: dict, order: list[int], threshold: float) -> tuple
     """Combined scores of one question's candidates and how many heads ran before the lead reached
     ``threshold`` (``inf``: every head, the full student)."""
     hidden = model.encode(**enc)
-    mask = enc["attention_mask"]
-    weights = model.weights.float()
-    total = torch.zeros(hidden.shape[0])
-    used, ran = 0.0, 0
+    done: list[torch.Tensor] = []
     for j in order:
-        logit = model.heads[j](hidden, mask)[0].float()
-        total = total + weights[j] * (torch.sigmoid(logit) if model.config.combine == "prob_mean" else logit)
-        used, ran = used + float(weights[j]), ran + 1
-        score = total / max(used, 1e-12)
+        done.append(model.heads[j](hidden, enc["attention_mask"])[0])
+        score = model.mean_score(torch.stack(done, dim=-1), order[: len(done)])
         if len(score) < 2 or float(torch.topk(score, 2).values.diff().abs()) >= threshold:
             break
-    return score, ran
+    return score, len(done)
 
 
 def run_setting(model, batches, order, threshold, dtype, repeats: int) -> tuple[dict, float, float]:

@@ -55,12 +55,13 @@ class ExportConfig:
             raise ValueError("model and out are required")
 
 
-def _layer_list(model: torch.nn.Module, n: int) -> str:
-    """Dotted name of the ModuleList of ``n`` transformer layers inside ``model``."""
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.ModuleList) and len(module) == n:
-            return name
-    raise ConfigError(f"{type(model).__name__}: found no list of {n} transformer layers")
+def _layer_list(model: torch.nn.Module) -> str:
+    """Dotted name of the ModuleList of transformer layers inside ``model`` (``cerberus.modeling.find_layers``)."""
+    from cerberus.modeling import find_layers
+
+    parent, name = find_layers(model)
+    prefix = next(path for path, module in model.named_modules() if module is parent)
+    return f"{prefix}.{name}" if prefix else name
 
 
 def _classifier_keys(standard: torch.nn.Module) -> dict[str, str]:
@@ -100,12 +101,12 @@ def to_standard(student, head: str = ""):
     config = AutoConfig.for_model(enc.pop("model_type"), **enc)
     standard = AutoModelForSequenceClassification.from_config(config)
     base = standard.base_model
-    layers = _layer_list(base, b + h)
+    layers = _layer_list(base)
 
     chosen = student.heads[names.index(head)]
     state = dict(student.body.state_dict())
     if chosen.layers is not None:
-        head_layers = _layer_list(chosen.layers, h)
+        head_layers = _layer_list(chosen.layers)
         for key, value in chosen.layers.state_dict().items():
             if key.startswith(head_layers + "."):
                 i, rest = key[len(head_layers) + 1 :].split(".", 1)

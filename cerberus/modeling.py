@@ -234,13 +234,20 @@ class CerberusStudent(nn.Module):
         hidden = self.encode(input_ids, attention_mask, token_type_ids)  # [N, T, H]
         logits, reps = zip(*(head(hidden, attention_mask) for head in self.heads), strict=True)
         logits = torch.stack(logits, dim=-1)  # [N, k]
-        if self.config.combine == "prob_mean":
-            score = torch.sigmoid(logits.float()) @ self.weights.float()  # bf16 engines cast buffers
-        elif self.config.combine == "logit_mean":
-            score = logits.float() @ self.weights.float()
-        else:
+        if self.config.combine == "pooler":
             score = self.combiner(torch.cat(reps, dim=-1))[0].float()
+        else:
+            score = self.mean_score(logits)
         return {"logits": logits, "score": score}  # [N, k], [N]
+
+    def mean_score(self, logits: torch.Tensor, heads: list[int] | None = None) -> torch.Tensor:
+        """The weighted mean combination (``prob_mean`` / ``logit_mean``) of ``logits`` ``[N, m]``, the logits
+        of the heads ``heads`` (every head by default; their weights renormalised over those heads)."""
+        weights = self.weights.float()  # bf16 engines cast buffers
+        if heads is not None:
+            weights = weights[heads] / weights[heads].sum().clamp(min=1e-12)
+        values = torch.sigmoid(logits.float()) if self.config.combine == "prob_mean" else logits.float()
+        return values @ weights
 
     def head_subset(self, names: list[str]) -> CerberusStudent:
         """A student with the same body and only the named heads (weights copied, not shared)."""
