@@ -2,12 +2,13 @@
 
 Each entry point declares a dataclass whose fields all have a default and a one-line help
 (``field(default=..., metadata={"help": "..."})``) and validates itself in ``__post_init__``.
-:func:`parse` builds the argument parser from it:
+:func:`parse` builds transformers' ``HfArgumentParser`` from it:
 
 - ``--config FILE.yaml`` supplies values (unknown keys are errors, naming the file and the key); its strings
   may name environment variables, ``${VAR}`` or ``${VAR:-default}`` (a variable that is not set and has no
   default is left as written), so one config serves any output folder (the Makefile exports ``DEMO``, ``WQ``);
-- every field is also a flag (``--max_length 128``); flags win over the YAML file;
+- every field is also a flag (``--max_length 128``, lists as ``--run a b``, mappings as JSON); flags win
+  over the YAML file;
 - ``--local_rank`` (injected by the ``deepspeed`` launcher) is accepted and returned beside the config.
 
 :func:`save_resolved` writes the final values beside the outputs, so a run can be reproduced.
@@ -22,8 +23,6 @@ import logging
 import os
 import re
 import sys
-import types
-import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,51 +35,13 @@ class ConfigError(ValueError):
     """A config value or key is wrong; the message says which and what was expected."""
 
 
-def _bool(text: str) -> bool:
-    low = str(text).lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
-
-
-def _field_kind(tp: Any) -> tuple[Any, bool]:
-    """(scalar type, is_list) of a dataclass field annotation such as ``int``, ``str | None``, ``list[str]``."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _field_kind(args[0])
-    if origin in (list, tuple):
-        return (typing.get_args(tp) or (str,))[0], True
-    if origin is dict:
-        return dict, False
-    return tp, False
-
-
-def _coerce(value: Any, tp: Any, name: str, where: str) -> Any:
-    scalar, is_list = _field_kind(tp)
-    if value is None:
-        return None
-    try:
-        if is_list:
-            items = value if isinstance(value, list | tuple) else [value]
-            return [_coerce(v, scalar, name, where) for v in items]
-        if scalar is bool:
-            return value if isinstance(value, bool) else _bool(value)
-        if scalar is dict:
-            if isinstance(value, str):
-                value = json.loads(value)
-            if not isinstance(value, dict):
-                raise TypeError("expected a mapping")
-            return value
-        if scalar in (int, float, str):
-            return scalar(value)
-        return value
-    except (TypeError, ValueError, argparse.ArgumentTypeError, json.JSONDecodeError) as e:
-        raise ConfigError(
-            f"{where}: {name}={value!r} is not a valid {getattr(tp, '__name__', tp)} ({e})"
-        ) from e
+def _json_mapping(value: Any) -> dict:
+    """Type of a ``dict`` field: a mapping from YAML, or JSON text on the command line."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a mapping, got {type(value).__name__}")
+    return value
 
 
 _ENV_REF = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
@@ -107,43 +68,71 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     return expand_env(data)
 
 
+def _yaml_value(action: argparse.Action, value: Any, where: str) -> Any:
+    """A YAML value converted by the same ``type`` the flag uses (argparse converts only string defaults)."""
+    if value is None or action.type is None:
+        return value
+    try:
+        if action.nargs == "+":
+            return [action.type(v) for v in (value if isinstance(value, list | tuple) else [value])]
+        return action.type(value)
+    except (TypeError, ValueError, argparse.ArgumentTypeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{where}: {action.dest}={value!r} is not valid ({e})") from e
+
+
+def _join_repeated(argv: list[str], list_flags: set[str]) -> list[str]:
+    """``--run a --run b`` read as ``--run a b`` (argparse would keep only the last occurrence of a list flag)."""
+    groups: list[list[str]] = []
+    first: dict[str, list[str]] = {}
+    current: list[str] | None = None  # the list flag whose values the next bare tokens extend
+    for token in argv:
+        if token.startswith("--"):
+            current = first.get(token) if token in list_flags else None
+            if current is not None:
+                continue  # a repeated list flag: its values join the first occurrence
+            groups.append([token])
+            if token in list_flags:
+                current = first[token] = groups[-1]
+        elif current is not None:
+            current.append(token)
+        else:
+            groups.append([token])
+    return [token for group in groups for token in group]
+
+
 def parse(cls: type[T], argv: list[str] | None = None, description: str | None = None) -> tuple[T, int]:
-    """Parse ``argv`` into ``cls``; returns ``(config, local_rank)``."""
-    hints = typing.get_type_hints(cls)
-    fields = [f for f in dataclasses.fields(cls) if f.init]
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawTextHelpFormatter)
+    """Parse ``argv`` into ``cls`` with :class:`transformers.HfArgumentParser`; returns ``(config, local_rank)``.
+
+    The YAML file of ``--config`` becomes the parser's defaults, so flags win over it.
+    """
+    from transformers import HfArgumentParser  # imported here: evaluation entry points need no transformers
+
+    parser = HfArgumentParser(cls, description=description, formatter_class=argparse.RawTextHelpFormatter)
+    for action in parser._actions:
+        if action.type is dict:  # a mapping field: JSON text on the command line
+            action.type = _json_mapping
     parser.add_argument("--config", help="YAML file of defaults; flags given here override it")
     parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
-    for f in fields:
-        scalar, is_list = _field_kind(hints[f.name])
-        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": f.metadata.get("help", "")}
-        if is_list:
-            kwargs.update(nargs="*", action="extend")  # --run a --run b and --run a b both work
-        elif scalar is bool:
-            kwargs.update(nargs="?", const=True, type=_bool)
-        parser.add_argument(f"--{f.name}", **kwargs)
-    args = vars(parser.parse_args(argv))
-
-    values: dict[str, Any] = {}
-    if args.get("config"):
-        data = load_yaml(args["config"])
-        known = {f.name for f in fields}
-        unknown = sorted(set(data) - known)
+    list_flags = {s for a in parser._actions if a.nargs == "+" for s in a.option_strings}
+    argv = _join_repeated(list(sys.argv[1:] if argv is None else argv), list_flags)
+    config_file = parser.parse_known_args(argv)[0].config
+    if config_file:
+        data = load_yaml(config_file)
+        actions = {a.dest: a for a in parser._actions if a.dest not in ("help", "config", "local_rank")}
+        unknown = sorted(set(data) - set(actions))
         if unknown:
-            raise ConfigError(f"{args['config']}: unknown key(s) {unknown}; known keys: {sorted(known)}")
-        values.update({k: _coerce(v, hints[k], k, args["config"]) for k, v in data.items()})
-    for f in fields:
-        if f.name in args:
-            values[f.name] = _coerce(args[f.name], hints[f.name], f.name, "command line")
-    local_rank = args.get("local_rank")
-    if local_rank is None:
-        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+            raise ConfigError(f"{config_file}: unknown key(s) {unknown}; known keys: {sorted(actions)}")
+        parser.set_defaults(**{k: _yaml_value(actions[k], v, config_file) for k, v in data.items()})
     try:
-        return cls(**values), local_rank
-    except (TypeError, ValueError) as e:
+        cfg, extra = parser.parse_args_into_dataclasses(argv, look_for_args_file=False)
+    except (TypeError, ValueError) as e:  # __post_init__ checks, or flags no field knows
         if isinstance(e, ConfigError):
             raise
         raise ConfigError(str(e)) from e
+    local_rank = extra.local_rank
+    if local_rank is None:
+        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    return cfg, local_rank
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
