@@ -36,6 +36,7 @@ from pathlib import Path
 from as2.config import atomic_write_text, write_json
 from as2.data import DataError, Question, apply_protocol
 from as2.runs import Scores, encode_ids, id_codes, read_run
+from as2.tables import pipe_table
 
 logger = logging.getLogger(__name__)
 
@@ -210,14 +211,12 @@ def evaluate_runs(
 def markdown_table(report) -> str:
     """ranx ``Report.to_table()`` as a Markdown pipe table, with ranx's own scores, labels and marks."""
     headers = ["#", "Model", *(report.get_metric_label(m) for m in report.metrics)]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    for letter, name in zip(string.ascii_lowercase, report.model_names, strict=False):
-        cells = [
-            report.format_score(report.results[name][m]) + report.get_superscript_for_table(name, m)
-            for m in report.metrics
-        ]
-        lines.append("| " + " | ".join([letter, name, *cells]) + " |")
-    return "\n".join(lines)
+    rows = [
+        [letter, name, *(report.format_score(report.results[name][m]) + report.get_superscript_for_table(name, m)
+                         for m in report.metrics)]
+        for letter, name in zip(string.ascii_lowercase, report.model_names, strict=False)
+    ]  # fmt: skip
+    return pipe_table(headers, rows)
 
 
 def describe(result: Mapping) -> str:

@@ -39,15 +39,8 @@ from as2.results_sections import (
     split_maps,
     twin_section,
 )
+from as2.tables import COST_HEADERS, COSTS, cost_cells, pipe_table
 
-COSTS = (
-    "params",
-    "ms_per_pair_b1_fp32",
-    "ms_per_pair_b32_fp32",
-    "ms_per_pair_b32_bf16",
-    "pairs_per_s_b32_bf16",
-    "ms_per_pair_b32_int8",
-)
 DISCUSSION = "## Discussion"
 
 
@@ -130,7 +123,7 @@ def table_rows(
             if name in report["runs"]:
                 row[m] = report["runs"][name][m]
                 row[f"{m}_mark"] = mark(report, name, cfg.ensemble, m, cfg.max_p)
-        row.update({k: costs[name][k] for k in COSTS if k in costs.get(name, {})})
+        row.update({k: costs[name][k] for k, _ in COSTS if k in costs.get(name, {})})
         row.update(split_maps(name, splits or {}))
         rows.append(row)
     return rows
@@ -138,18 +131,14 @@ def table_rows(
 
 def markdown(rows: list[dict]) -> str:
     extra = [s for s in EXTRA_SPLITS if any(f"map@{s}" in r for r in rows)]
-    head = ["system", "role", "P@1", "MAP", "MRR", *(f"MAP {PEER_SPLITS[s]}" for s in extra), "params (M)",
-            "ms/pair b1 fp32", "ms/pair b32 fp32", "ms/pair b32 bf16", "pairs/s b32 bf16", "ms/pair b32 int8"]  # fmt: skip
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        cells = [f"`{r['system']}`", r["role"]]
-        cells += [f"{r[m]:.3f}{r[f'{m}_mark']}" if m in r else "" for m in METRICS]
-        cells += [f"{r[f'map@{s}']:.3f}" if f"map@{s}" in r else "" for s in extra]
-        for k in COSTS:
-            fmt = "{:.1f}" if k == "params" else "{:.0f}" if k.startswith("pairs") else "{:.2f}"
-            cells.append(fmt.format(r[k] / 1e6 if k == "params" else r[k]) if k in r else "")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    head = ["system", "role", "P@1", "MAP", "MRR", *(f"MAP {PEER_SPLITS[s]}" for s in extra), *COST_HEADERS]
+    cells = [
+        [f"`{r['system']}`", r["role"],
+         *(f"{r[m]:.3f}{r[f'{m}_mark']}" if m in r else "" for m in METRICS),
+         *(f"{r[f'map@{s}']:.3f}" if f"map@{s}" in r else "" for s in extra), *cost_cells(r)]
+        for r in rows
+    ]  # fmt: skip
+    return pipe_table(head, cells) + "\n"
 
 
 def targets(cfg: ResultsConfig, rows: list[dict], twin_bench: dict) -> list[tuple[str, str, bool | None]]:
@@ -231,8 +220,9 @@ def main(argv: list[str] | None = None) -> dict:
             f"(dev {sel['metric']} of the fused members {sel[sel['metric']]:.3f})."
         )
     lines += ["", markdown(rows), "![accuracy vs latency](accuracy_latency.png)", "", "## Targets", ""]
-    lines += ["| target | measured | met |", "|---|---|---|"]
-    lines += [f"| {t} | {m} | {'yes' if ok else 'no'} |" for t, m, ok in checks]
+    lines += [
+        pipe_table(["target", "measured", "met"], [[t, m, "yes" if ok else "no"] for t, m, ok in checks])
+    ]
     lines += ["", *precision_section(cfg.student, report, bench), *adaptive_section(data["adaptive"])]
     lines += [*(twin_section(twin_bench, data["retrieval"]) if twin_bench or data["retrieval"] else [])]
     lines += peer_section(peers)

@@ -10,6 +10,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from as2.tables import pipe_table
+
 METRICS = ("precision@1", "map", "mrr")
 LIBRARIES = ("torch", "transformers", "datasets", "deepspeed", "sentence_transformers", "faiss", "ranx")
 
@@ -75,12 +77,15 @@ def peer_section(peers: dict[str, dict]) -> list[str]:
     lines = ["## Peers: the libraries' defaults", "",
              "sentence-transformers `CrossEncoder`s fine-tuned with that library's own trainer and recipe on "
              "the same WikiQA train split (`make peers`, `cerberus/peer.py`), evaluated by `as2.evaluate` "
-             "(clean questions, pessimistic ties). MAP per split:", "",
-             "| system | " + " | ".join(PEER_SPLITS[s] for s in splits) + " |", "|---|" + "---|" * len(splits)]  # fmt: skip
-    for name in names:
-        cells = [f"{peers[s]['runs'][name]['map']:.3f}" if name in peers[s]["runs"] else "" for s in splits]
-        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
-    return [*lines, ""]
+             "(clean questions, pessimistic ties). MAP per split:", ""]  # fmt: skip
+    cells = [
+        [
+            f"`{name}`",
+            *(f"{peers[s]['runs'][name]['map']:.3f}" if name in peers[s]["runs"] else "" for s in splits),
+        ]
+        for name in names
+    ]
+    return [*lines, pipe_table(["system", *(PEER_SPLITS[s] for s in splits)], cells), ""]
 
 
 def plot(rows: list[dict], twin_bench: dict, path: Path, cost: str = "ms_per_pair_b32_bf16") -> None:
@@ -161,9 +166,16 @@ def precision_section(student: str, report: dict, bench: dict) -> list[str]:
     base = runs.get(names["fp32"], {}).get("map")
     lines = ["## The student at each precision", "",
              f"`{student}` on the bench machine, steady state (as in the table above); MAP on WikiQA test from "
-             f"its predictions at that precision (`cerberus.predict --precision`; `auto` chose {auto}).", "",
-             "| precision | ms/pair b1 | ms/pair b32 | GFLOP/s b32 (of matmul peak) | MAP | MAP change vs fp32 "
-             "(points) |", "|---|---|---|---|---|---|"]  # fmt: skip
+             f"its predictions at that precision (`cerberus.predict --precision`; `auto` chose {auto}).", ""]  # fmt: skip
+    head = [
+        "precision",
+        "ms/pair b1",
+        "ms/pair b32",
+        "GFLOP/s b32 (of matmul peak)",
+        "MAP",
+        "MAP change vs fp32 (points)",
+    ]
+    cells = []
     peaks = bench.get("matmul_peak_gflops", {})
     for p in rows:
         m = runs.get(names[p], {}).get("map")
@@ -174,10 +186,17 @@ def precision_section(student: str, report: dict, bench: dict) -> list[str]:
             achieved = f"{gflops:.0f}" + (
                 f" ({100 * gflops / peaks[p]:.0f}% of {peaks[p]:.0f})" if p in peaks else ""
             )
-        cells = [p, f"{costs.get(f'ms_per_pair_b1_{p}', float('nan')):.2f}", f"{costs[f'ms_per_pair_b32_{p}']:.2f}",
-                 achieved, f"{m:.3f}" if m is not None else "", delta]  # fmt: skip
-        lines.append("| " + " | ".join(cells) + " |")
-    return [*lines, ""]
+        cells.append(
+            [
+                p,
+                f"{costs.get(f'ms_per_pair_b1_{p}', float('nan')):.2f}",
+                f"{costs[f'ms_per_pair_b32_{p}']:.2f}",
+                achieved,
+                f"{m:.3f}" if m is not None else "",
+                delta,
+            ]
+        )
+    return [*lines, pipe_table(head, cells), ""]
 
 
 def adaptive_section(result: dict) -> list[str]:
@@ -189,13 +208,18 @@ def adaptive_section(result: dict) -> list[str]:
              f"({', '.join(f'`{h}`' for h in result['order'])}), stopping when the best candidate leads the "
              f"second by the threshold (combined-score units). {result['questions']} test questions, one batch "
              f"each, {result['precision']}, {result['threads']} threads, median of {result['repeats']} timed "
-             "passes after a warm-up; p: ranx's paired test against the full student.", "",
-             "| setting | heads per question | MAP | ms/pair | time saved vs full |", "|---|---|---|---|---|"]  # fmt: skip
-    for name, r in result["settings"].items():
+             "passes after a warm-up; p: ranx's paired test against the full student.", ""]  # fmt: skip
+    return [*lines, adaptive_table(result["settings"]), ""]
+
+
+def adaptive_table(settings: dict[str, dict]) -> str:
+    """One row per setting of ``cerberus.adaptive``: heads computed, MAP (p vs full), ms/pair, time saved."""
+    cells = []
+    for name, r in settings.items():
         sig = f" (p {r['p_vs_full']:.3f})" if r.get("p_vs_full") is not None else ""
-        lines.append(f"| {name} | {r['mean_heads']:.2f} | {r['map']:.3f}{sig} | {r['ms_per_pair']:.2f} | "
-                     f"{100 * r['saved']:.0f}% |")  # fmt: skip
-    return [*lines, ""]
+        cells.append([name, f"{r['mean_heads']:.2f}", f"{r['map']:.3f}{sig}", f"{r['ms_per_pair']:.2f}",
+                      f"{100 * r['saved']:.0f}%"])  # fmt: skip
+    return pipe_table(["setting", "heads per question", "MAP", "ms/pair", "time saved vs full"], cells)
 
 
 def twin_section(twin_bench: dict, retrieval: dict) -> list[str]:
@@ -232,9 +256,7 @@ def twin_section(twin_bench: dict, retrieval: dict) -> list[str]:
                      f"{big['peak_rss_mib']:.0f} MiB, of which the index {big['index_mib']:.0f} MiB.")  # fmt: skip
     recall = twin_bench.get("recall@10")
     if recall:
-        lines += ["", "| index | recall@10 vs Flat | ms/query | search params |", "|---|---|---|---|"]
-        for spec, r in recall.items():
-            lines.append(
-                f"| `{spec}` | {r['recall']:.3f} | {r['ms_per_query']:.3f} | {r.get('params', '')} |"
-            )
+        cells = [[f"`{spec}`", f"{r['recall']:.3f}", f"{r['ms_per_query']:.3f}", str(r.get("params", ""))]
+                 for spec, r in recall.items()]  # fmt: skip
+        lines += ["", pipe_table(["index", "recall@10 vs Flat", "ms/query", "search params"], cells)]
     return [*lines, ""]

@@ -35,6 +35,7 @@ import torch
 from as2.config import ConfigError, atomic_write_text, cli, parse, setup_logging, write_json
 from as2.data import apply_protocol, load_questions
 from as2.metrics import evaluate_runs
+from as2.results_sections import adaptive_table
 from as2.runs import write_run
 
 logger = logging.getLogger("cerberus.adaptive")
@@ -175,13 +176,7 @@ def main(argv: list[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     for name, run in runs.items():
         write_run(out / f"{name}.trec", run, name)
-    lines = ["| setting | heads per question | MAP | ms/pair | time saved vs full |", "|---|---|---|---|---|"]
-    for name, r in rows.items():
-        sig = f" (p {r['p_vs_full']:.3f})" if r["p_vs_full"] is not None else ""
-        lines.append(
-            f"| {name} | {r['mean_heads']:.2f} | {r['map']:.3f}{sig} | {r['ms_per_pair']:.2f} | {100 * r['saved']:.0f}% |"
-        )
-    table = "\n".join(lines) + "\n"
+    table = adaptive_table(rows) + "\n"
     result = {
         "model": cfg.model, "data": cfg.data, "dev": cfg.dev, "protocol": cfg.protocol,
         "questions": len(questions), "pairs": sum(len(q.cids) for q in questions), "precision": precision,

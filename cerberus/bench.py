@@ -32,6 +32,7 @@ import torch
 from as2.config import atomic_write_text, cli, parse, setup_logging, write_json
 from as2.data import SUMMARY_FILE, load
 from as2.precision import hardware, matmul_gflops, torch_dtype
+from as2.tables import COST_HEADERS, cost_cells, pipe_table
 
 logger = logging.getLogger("cerberus.bench")
 METRICS = ("precision@1", "map", "mrr")
@@ -125,32 +126,10 @@ def measure(spec: dict, questions, candidates, max_length: int, precisions: list
 
 def markdown(rows: dict[str, dict]) -> str:
     cols = [m for m in METRICS if any(m in r for r in rows.values())]
-    head = [
-        "system",
-        *cols,
-        "params (M)",
-        "ms/pair b1 fp32",
-        "ms/pair b32 fp32",
-        "ms/pair b32 bf16",
-        "pairs/s b32 bf16",
-        "ms/pair b32 int8",
+    cells = [
+        [name, *(f"{r[m]:.3f}" if m in r else "" for m in cols), *cost_cells(r)] for name, r in rows.items()
     ]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    costs = (
-        "params",
-        "ms_per_pair_b1_fp32",
-        "ms_per_pair_b32_fp32",
-        "ms_per_pair_b32_bf16",
-        "pairs_per_s_b32_bf16",
-        "ms_per_pair_b32_int8",
-    )
-    for name, r in rows.items():
-        cells = [name, *(f"{r[m]:.3f}" if m in r else "" for m in cols)]
-        for k in costs:  # heads are measured as part of their student: no cost of their own
-            fmt = "{:.1f}" if k == "params" else "{:.0f}" if k.startswith("pairs") else "{:.2f}"
-            cells.append(fmt.format(r[k] / 1e6 if k == "params" else r[k]) if k in r else "")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return pipe_table(["system", *cols, *COST_HEADERS], cells) + "\n"  # heads: timed as part of their student
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,12 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def unpad():
+    """Markdown pipe tables without tabulate's column padding, so that a test matches a row as written."""
+    return lambda text: "\n".join(re.sub(r" *\| *", " | ", line).strip() for line in text.splitlines())
 
 
 WORDS = (

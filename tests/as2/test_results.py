@@ -58,13 +58,13 @@ def _inputs(tmp_path):
     return paths
 
 
-def test_page_table_marks_targets_and_plot(tmp_path):
+def test_page_table_marks_targets_and_plot(tmp_path, unpad):
     p = _inputs(tmp_path)
     out = tmp_path / "docs"
     argv = ["--report", str(p["report"]), "--bench", str(p["bench"]), "--twin_bench", str(p["twin_bench"]),
             "--selection", str(p["selection"]), "--twin_teacher", "a_ce", "--out", str(out)]  # fmt: skip
     result = results.main(argv)
-    page = (out / "RESULTS.md").read_text()
+    page = unpad((out / "RESULTS.md").read_text())
     assert "| `cerberus` | CERBERUS student | 0.680 | 0.780▲ | 0.790 | 21.0 |" in page
     assert "| `a_ce` | teacher, ensemble member | 0.500 | 0.600▼ |" in page
     assert "| `cerberus.a_ce` | CERBERUS head | 0.610 | 0.710 |" in page  # no cost of its own
@@ -89,7 +89,7 @@ def test_page_table_marks_targets_and_plot(tmp_path):
         peer_report = {"runs": {"minilm_peer": {"precision@1": m - 0.1, "map": m, "mrr": m + 0.01}}}
         (tmp_path / "peers" / split / "report.json").write_text(json.dumps(peer_report))
     results.main([*argv, "--peers", str(tmp_path / "peers")])
-    page = (out / "RESULTS.md").read_text()
+    page = unpad((out / "RESULTS.md").read_text())
     assert (
         "| `minilm_peer` | peer: sentence-transformers CrossEncoder, library defaults | 0.650 | 0.750 |"
         in page
@@ -102,7 +102,7 @@ def test_page_table_marks_targets_and_plot(tmp_path):
         split_report = {"runs": {"cerberus": {"map": m}, "ensemble": {"map": m + 0.1}}}
         (tmp_path / "splits" / split / "report.json").write_text(json.dumps(split_report))
     results.main([*argv, "--peers", str(tmp_path / "peers"), "--splits", str(tmp_path / "splits")])
-    page = (out / "RESULTS.md").read_text()
+    page = unpad((out / "RESULTS.md").read_text())
     assert "| P@1 | MAP | MRR | MAP WikiQA dev | MAP SelQA dev (out of domain) | params (M) |" in page
     assert "| `cerberus` | CERBERUS student | 0.680 | 0.780▲ | 0.790 | 0.610 | 0.520 | 21.0 |" in page
     assert "| 0.650 | 0.750 | 0.760 | 0.740 | 0.800 |" in page  # the peer's dev and SelQA dev from make peers
@@ -115,7 +115,7 @@ def test_page_table_marks_targets_and_plot(tmp_path):
     results.main(["--report", str(copies / "report.json"), "--bench", str(copies / "bench.json"),
                   "--selection", str(copies / "selection.json"), "--peers", str(copies / "peers"),
                   "--out", str(out)])  # fmt: skip
-    again = (out / "RESULTS.md").read_text()
+    again = unpad((out / "RESULTS.md").read_text())
     assert "| `minilm_peer` | 0.740 | 0.750 | 0.800 |" in again
     assert again.count("## Discussion") == 1 and again.rstrip().endswith("Hand-written.")
 
@@ -125,7 +125,7 @@ def test_missing_input_names_the_file(tmp_path):
         results.main(["--report", str(tmp_path / "nope.json"), "--bench", "b.json", "--out", str(tmp_path)])
 
 
-def test_precision_section_rows_map_and_change_against_fp32():
+def test_precision_section_rows_map_and_change_against_fp32(unpad):
     from as2.results_sections import precision_section
 
     report = {
@@ -136,27 +136,27 @@ def test_precision_section_rows_map_and_change_against_fp32():
              "gflops_b32_fp32": 50.0, "gflops_b32_bf16": 136.4}  # fmt: skip
     bench = {"systems": {"cerberus": costs}, "hardware": {"auto_precision": "bf16"},
              "matmul_peak_gflops": {"fp32": 200.0, "bf16": 900.0}}  # fmt: skip
-    lines = precision_section("cerberus", report, bench)
+    lines = unpad("\n".join(precision_section("cerberus", report, bench))).splitlines()
     assert "| fp32 | 9.00 | 6.00 | 50 (25% of 200) | 0.780 | +0.00 |" in lines
     assert "| bf16 | 5.00 | 2.20 | 136 (15% of 900) | 0.781 | +0.10 |" in lines  # auto chose bf16: own run
     assert "| int8 | 4.00 | 1.80 |  | 0.776 | -0.40 |" in lines  # quantized kernels: FLOPs not counted
     # a machine without native bf16: no bf16 timing, no bf16 row
     del costs["ms_per_pair_b32_bf16"]
     bench["hardware"]["auto_precision"] = "fp32"
-    lines = precision_section("cerberus", report, bench)
+    lines = unpad("\n".join(precision_section("cerberus", report, bench))).splitlines()
     assert not any(line.startswith("| bf16") for line in lines)
     assert "| fp32 | 9.00 | 6.00 | 50 (25% of 200) | 0.781 | +0.00 |" in lines  # auto chose fp32: its own run
     assert precision_section("cerberus", report, {"systems": {}}) == []
 
 
-def test_adaptive_section_lists_each_setting():
+def test_adaptive_section_lists_each_setting(unpad):
     from as2.results_sections import adaptive_section
 
     result = {"order": ["b", "a"], "questions": 237, "precision": "bf16", "threads": 2, "repeats": 3,
               "settings": {"full": {"mean_heads": 3.0, "map": 0.78, "ms_per_pair": 3.0, "saved": 0.0, "p_vs_full": None},
                            "lead_0.1": {"mean_heads": 1.6, "map": 0.77, "ms_per_pair": 2.1, "saved": 0.3,
                                         "p_vs_full": 0.21}}}  # fmt: skip
-    lines = adaptive_section(result)
+    lines = unpad("\n".join(adaptive_section(result))).splitlines()
     assert "| full | 3.00 | 0.780 | 3.00 | 0% |" in lines
     assert "| lead_0.1 | 1.60 | 0.770 (p 0.210) | 2.10 | 30% |" in lines
     assert "(`b`, `a`)" in lines[2]
