@@ -28,15 +28,13 @@ import io
 import json
 import logging
 import os
-import string
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from as2 import ranx_report
 from as2.config import atomic_write_text, write_json
 from as2.data import DataError, Question, apply_protocol
 from as2.runs import Scores, encode_ids, id_codes, read_run
-from as2.tables import pipe_table
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +54,6 @@ PROTOCOL_TEXT = {
 
 def check_options(protocol: str, ties: str, metrics: Sequence[str], stat_test: str, max_p: float) -> None:
     """Raise ``ValueError`` naming the first option that ranx or this module cannot use."""
-    from ranx.metrics import metric_switch
-
     if protocol not in PROTOCOL_TEXT:
         raise ValueError(f"protocol must be one of {tuple(PROTOCOL_TEXT)}, got {protocol!r}")
     if ties not in TIE_RULES:
@@ -69,13 +65,8 @@ def check_options(protocol: str, ties: str, metrics: Sequence[str], stat_test: s
     if not metrics or len(set(metrics)) != len(metrics):
         raise ValueError(f"metrics must be a non-empty list without repeats, got {list(metrics)}")
     for m in metrics:
-        base, at, k = m.partition("@")
-        try:
-            metric_switch(base)
-            if at and not k.isdigit():
-                raise ValueError
-        except ValueError:
-            raise ValueError(f"unknown metric {m!r}; use ranx names such as {', '.join(METRICS)}") from None
+        if not ranx_report.is_metric(m):
+            raise ValueError(f"unknown metric {m!r}; use ranx names such as {', '.join(METRICS)}")
 
 
 def read_runs(paths: Sequence[str | os.PathLike]) -> tuple[dict[str, Scores], dict[str, str]]:
@@ -136,7 +127,7 @@ def evaluate_runs(
     win/tie/loss), ``table`` (Markdown, significance marks as ranx renders them) and ``per_question``
     ({name: {qid: {metric: value}}}, in data order).
     """
-    from ranx import Qrels, Run, compare, evaluate
+    from ranx import Qrels, Run
 
     metrics = list(metrics)
     check_options(protocol, ties, metrics, stat_test, max_p)
@@ -176,18 +167,11 @@ def evaluate_runs(
         unranked[name] = sum(len(q.cids) - len(run[q.qid]) for q in kept if run.get(q.qid))
         ranx_runs.append(Run(encode_ids(ranked, codes), name=name))
 
-    # ranx 0.3.21 raises KeyError for a single metric with a cutoff, so it is always asked for two at least
-    asked = metrics if len(metrics) > 1 else [*metrics, "mrr" if metrics[0] == "map" else "map"]
-    with warnings.catch_warnings():  # numba's notes on casts and parallel loops
-        warnings.simplefilter("ignore")
-        report = compare(qrels, ranx_runs, asked, stat_test=stat_test, max_p=max_p, rounding_digits=4)
-        report.metrics = metrics
-        report.results = {name: {m: report.results[name][m] for m in metrics} for name in report.results}
-        per_question = {}
-        for r in ranx_runs:
-            values = evaluate(qrels, r, asked, return_mean=False, save_results_in_run=False)
-            rows = {qid: {m: float(values[m][i]) for m in metrics} for i, qid in enumerate(r.get_query_ids())}
-            per_question[r.name] = {q.qid: rows[codes[q.qid][0]] for q in kept}
+    report = ranx_report.compare_runs(qrels, ranx_runs, metrics, stat_test, max_p)
+    per_question = {}
+    for r in ranx_runs:
+        rows = ranx_report.per_question(qrels, r, metrics)
+        per_question[r.name] = {q.qid: rows[codes[q.qid][0]] for q in kept}
     logger.info(
         "evaluated %d run(s) on %d question(s) (protocol %s, ties %s)", len(runs), len(kept), protocol, ties
     )
@@ -195,7 +179,7 @@ def evaluate_runs(
         "protocol": protocol,
         "ties": ties,
         "stat_test": stat_test,
-        "stat_test_label": report.get_stat_test_label(stat_test),
+        "stat_test_label": ranx_report.stat_test_label(report, stat_test),
         "max_p": max_p,
         "metrics": metrics,
         "questions": len(kept),
@@ -203,20 +187,9 @@ def evaluate_runs(
         "missing_questions": missing,
         "unranked_candidates": unranked,
         "significance": json.loads(json.dumps(report.to_dict(), default=lambda x: x.item())),
-        "table": markdown_table(report),
+        "table": ranx_report.markdown_table(report),
         "per_question": per_question,
     }
-
-
-def markdown_table(report) -> str:
-    """ranx ``Report.to_table()`` as a Markdown pipe table, with ranx's own scores, labels and marks."""
-    headers = ["#", "Model", *(report.get_metric_label(m) for m in report.metrics)]
-    rows = [
-        [letter, name, *(report.format_score(report.results[name][m]) + report.get_superscript_for_table(name, m)
-                         for m in report.metrics)]
-        for letter, name in zip(string.ascii_lowercase, report.model_names, strict=False)
-    ]  # fmt: skip
-    return pipe_table(headers, rows)
 
 
 def describe(result: Mapping) -> str:
