@@ -1,4 +1,5 @@
-"""Question-group batching for training: deterministic per epoch, sharded across ranks.
+"""Batching: question groups for training (deterministic per epoch, sharded across ranks), and length-sorted
+batches for inference.
 
 A training example is a *group*: one question with up to ``max_candidates`` of its candidates (a question
 with more candidates is split into consecutive groups), so listwise losses see whole candidate lists and
@@ -46,6 +47,17 @@ def epoch_batches(
     per_rank = len(order) // (micro_batch * world) * micro_batch
     mine = order[rank * per_rank : (rank + 1) * per_rank]
     return [[groups[i] for i in mine[j : j + micro_batch]] for j in range(0, per_rank, micro_batch)]
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, longest_first: bool = False) -> list[list[int]]:
+    """Item indices in batches of similar length (so each batch pads little); results go back by index.
+
+    Ties keep input order, so the batches of the same inputs are the same every time.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i] if longest_first else lengths[i])
+    return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
 
 
 def micro_batches_per_epoch(num_groups: int, micro_batch: int, world: int = 1) -> int:

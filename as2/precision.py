@@ -23,7 +23,6 @@ import functools
 import logging
 import os
 import platform
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -172,19 +171,17 @@ def matmul_gflops(dtype: torch.dtype, n: int = 256, seconds: float = 0.2, device
     """GFLOP/s of an ``n x n`` matrix product in ``dtype`` (median of repeats after a warm-up)."""
     import torch
 
+    from as2.timing import steady
+
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
-    torch.matmul(a, b)
-    times = []
-    deadline = time.perf_counter() + seconds
-    while len(times) < 3 or (time.perf_counter() < deadline and len(times) < 50):
-        start = time.perf_counter()
+
+    def one_pass() -> None:
         torch.matmul(a, b)
         if device == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return 2 * n**3 / times[len(times) // 2] / 1e9
+
+    return 2 * n**3 / steady(one_pass, repeats=3, budget_s=seconds)[0] / 1e9
 
 
 @functools.cache

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from as2.data import apply_protocol, load_questions
 from as2.metrics import evaluate_runs
 from as2.results_sections import adaptive_table
 from as2.runs import write_run
+from as2.timing import steady
 
 logger = logging.getLogger("cerberus.adaptive")
 
@@ -104,20 +104,19 @@ def run_setting(model, batches, order, threshold, dtype, repeats: int) -> tuple[
     """``(run, ms/pair, mean heads)`` over the questions' batches: one warm-up pass, median of timed ones."""
     pairs = sum(len(cids) for _, cids, _ in batches)
 
+    device = next(model.parameters()).device
+
     def one_pass():
         run, heads = {}, []
-        start = time.perf_counter()
         for qid, cids, enc in batches:
-            with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
                 score, n = rank_adaptive(model, enc, order, threshold)
             run[qid] = dict(zip(cids, score.tolist(), strict=True))
             heads.append(n)
-        return run, time.perf_counter() - start, float(np.mean(heads))
+        return run, float(np.mean(heads))
 
-    one_pass()
-    passes = [one_pass() for _ in range(repeats)]
-    seconds = sorted(p[1] for p in passes)[len(passes) // 2]
-    run, _, heads = passes[0]
+    seconds, passes = steady(one_pass, repeats)
+    run, heads = passes[0]
     return run, 1000 * seconds / pairs, heads
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from as2.config import atomic_write_text, cli, parse, setup_logging, write_json
 from as2.data import SUMMARY_FILE, load
 from as2.precision import hardware, matmul_gflops, torch_dtype
 from as2.tables import COST_HEADERS, cost_cells, pipe_table
+from as2.timing import steady
 
 logger = logging.getLogger("cerberus.bench")
 METRICS = ("precision@1", "map", "mrr")
@@ -83,15 +83,11 @@ def time_per_pair(score, questions, candidates, batch: int, repeats: int = 3) ->
     starts = range(0, len(questions) - batch + 1, batch)
     n = len(starts) * batch
 
-    def one_pass() -> float:
-        start = time.perf_counter()
+    def one_pass() -> None:
         for s in starts:
             score(questions[s : s + batch], candidates[s : s + batch], ["q"] * batch, ["c"] * batch)
-        return time.perf_counter() - start
 
-    one_pass()
-    times = sorted(one_pass() for _ in range(repeats))
-    return 1000 * times[len(times) // 2] / n
+    return 1000 * steady(one_pass, repeats)[0] / n
 
 
 def flops_per_pair(scorer, questions, candidates) -> float:

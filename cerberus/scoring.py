@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from as2 import precision as precisions
+from as2.batching import length_batches
 from cerberus.collate import encode_pairs
 
 INFERENCE_PRECISIONS = (*precisions.PRECISIONS, "int8")
@@ -62,12 +63,9 @@ def score_pairs(
     if n == 0:
         return out
     lengths = [len(q) + len(c) for q, c in zip(questions, candidates, strict=True)]
-    order = np.argsort(lengths, kind="stable")
     device = next(model.parameters()).device
     model.eval()
-    starts = range(0, n, batch_size)
-    for s in tqdm(starts, desc="score", unit="batch", disable=not progress):
-        idx = order[s : s + batch_size]
+    for idx in tqdm(length_batches(lengths, batch_size), desc="score", unit="batch", disable=not progress):
         enc = encode_pairs(
             tokenizer, [questions[i] for i in idx], [candidates[i] for i in idx], max_length, pad_multiple
         )

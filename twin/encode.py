@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from as2 import precision as precisions
+from as2.batching import length_batches
 from as2.data import SUMMARY_FILE, DataError
 
 
@@ -114,10 +115,8 @@ def encode(
     max_length = max_length or model.config.max_length
     device = next(model.parameters()).device
     autocast = precisions.autocast(precision, device)
-    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     out = np.empty((len(texts), model.dim), dtype=np.float32)
-    for s in range(0, len(order), batch_size):
-        idx = order[s : s + batch_size]
+    for idx in length_batches([len(t) for t in texts], batch_size, longest_first=True):
         inputs = tokenizer(
             [texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
         )

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from as2.timing import steady
 from twin.encode import encode
 
 WORDS = (
@@ -92,28 +93,23 @@ def build_in_child(
 @torch.inference_mode()
 def per_query_cost(twin, cross, cross_tok, groups, max_length: int, repeats: int = 1) -> dict:
     """ms/query: twin (encode the question, inner products with the precomputed candidate vectors) vs a
-    cross-encoder scoring every (question, candidate) pair of the same question in one batch."""
+    cross-encoder scoring every (question, candidate) pair of the same question in one batch. Each side: one
+    untimed pass over the questions, then the median of ``repeats`` timed passes."""
     doc_vecs = [torch.from_numpy(encode(twin, cands, "doc")) for _, cands in groups]  # offline
-    encode(twin, [groups[0][0]], "query")  # warm-up
-    start = time.perf_counter()
-    for _ in range(repeats):
+
+    def twin_pass() -> None:
         for (question, _), d in zip(groups, doc_vecs, strict=True):
             q = torch.from_numpy(encode(twin, [question], "query", batch_size=1))
             twin.crossing(q.expand_as(d), d).argsort(descending=True)
-    twin_ms = 1000 * (time.perf_counter() - start) / (repeats * len(groups))
-    start = time.perf_counter()
-    for _ in range(repeats):
+
+    def cross_pass() -> None:
         for question, cands in groups:
-            inputs = cross_tok(
-                [question] * len(cands),
-                cands,
-                padding=True,
-                truncation=True,
-                max_length=max_length,
-                return_tensors="pt",
-            )
+            inputs = cross_tok([question] * len(cands), cands, padding=True, truncation=True,
+                               max_length=max_length, return_tensors="pt")  # fmt: skip
             cross(**inputs).logits[:, 0].argsort(descending=True)
-    cross_ms = 1000 * (time.perf_counter() - start) / (repeats * len(groups))
+
+    twin_ms = 1000 * steady(twin_pass, repeats)[0] / len(groups)
+    cross_ms = 1000 * steady(cross_pass, repeats)[0] / len(groups)
     pairs = sum(len(c) for _, c in groups)
     return {
         "queries": len(groups),
