@@ -182,6 +182,14 @@ def teacher_names(column_names: Iterable[str]) -> list[str]:
     return [c for c in column_names if c not in BASE_COLUMNS]
 
 
+def require_teachers(column_names: Iterable[str], needed: Iterable[str], where: str, what: str) -> None:
+    """Raise ``DataError`` naming the split, ``what`` needs them, and the teacher columns it has instead."""
+    have = teacher_names(column_names)
+    missing = [c for c in needed if c not in have]
+    if missing:
+        raise DataError(f"{where}: {what} needs teacher column(s) {missing}; the split has {have}")
+
+
 def to_dataset(questions: Sequence[Question]):
     """Build a ``datasets.Dataset`` with the contract's schema (teacher columns as float32 lists)."""
     import datasets

@@ -122,8 +122,11 @@ def fill_ds_config(cfg: dict[str, Any], total_steps: int) -> dict[str, Any]:
     return cfg
 
 
-# Fields that do not change what a run computes: changing them keeps the checkpoints.
-VOLATILE_FIELDS = ("output_dir", "log_steps", "save_steps", "local_rank")
+# Fields that do not change what a run computes: changing them keeps the checkpoints. The length of a run
+# (max_steps, epochs) is one of them (an epoch's order depends on the seed and its number only, so a longer
+# run continues the shorter one), unless the learning-rate schedule spans the run: the resolved DeepSpeed
+# config then holds the schedule's total steps, and a run whose schedule changed starts over.
+VOLATILE_FIELDS = ("output_dir", "log_steps", "save_steps", "local_rank", "max_steps", "epochs")
 
 
 def run_key(
@@ -180,7 +183,16 @@ def start_run(
                 {k for k in key["config"] if key["config"][k] != (old or {}).get("config", {}).get(k)}
                 | ({"training data"} if key["data"] != (old or {}).get("data") else set())
             )
-            logger.warning("%s: %s changed since its checkpoints were made: starting over", out, changed)
+            old_sched = (old or {}).get("config", {}).get("ds_config", {}).get("scheduler")
+            new_sched = key["config"].get("ds_config", {}).get("scheduler")
+            why = (
+                " (the learning-rate schedule spans the run: its total steps follow max_steps and epochs)"
+                if old_sched != new_sched
+                else ""
+            )
+            logger.warning(
+                "%s: %s changed since its checkpoints were made: starting over%s", out, changed, why
+            )
             for stale in (CHECKPOINTS, "model", "train_log.jsonl"):
                 path = out / stale
                 shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)

@@ -80,7 +80,6 @@ def train(cfg: TrainingArguments, prepare: Callable[[Any], Recipe]) -> dict[str,
     engine.seed_everything(cfg.seed)
     out = Path(cfg.output_dir)
     ds_config = engine.load_ds_config(cfg.deepspeed_config)  # precision "auto" resolved for this machine
-    engine.start_run(cfg, out, rank, [cfg.train_data], ds_config)
 
     # 2. the training questions, and the track's model, collator and loss for them
     ds = load(cfg.train_data)
@@ -93,7 +92,10 @@ def train(cfg: TrainingArguments, prepare: Callable[[Any], Recipe]) -> dict[str,
     micro = ds_config["train_micro_batch_size_per_gpu"]
     per_epoch = batching.micro_batches_per_epoch(len(groups), micro, world)
     total = engine.total_steps(cfg.epochs, per_epoch, ds_config["gradient_accumulation_steps"], cfg.max_steps)
-    eng = engine.build_engine(recipe.model, engine.fill_ds_config(ds_config, total))
+    ds_config = engine.fill_ds_config(ds_config, total)
+    # checkpoints of another config, data or learning-rate schedule are dropped here, before the engine exists
+    engine.start_run(cfg, out, rank, [cfg.train_data], ds_config)
+    eng = engine.build_engine(recipe.model, ds_config)
     engine.log_plan(len(recipe.data), len(groups), cfg.max_candidates, per_epoch, total, ds_config)
 
     def batches(epoch: int):

@@ -95,3 +95,12 @@ def scatter(pair_values: torch.Tensor, index: torch.Tensor, shape: tuple[int, in
     out = pair_values.new_zeros(*shape, pair_values.shape[-1])
     out[index[:, 0], index[:, 1]] = pair_values
     return out
+
+
+def teacher_stats(ds, columns: list[str]) -> dict[str, tuple[float, float]]:
+    """``{column: (mean, std)}`` of each teacher's scores over every pair of ``ds`` (for z-scoring)."""
+    stats = {}
+    for c in columns:
+        values = torch.tensor([v for row in ds[c] for v in row], dtype=torch.float64)
+        stats[c] = (values.mean().item(), max(values.std().item(), 1e-6))
+    return stats

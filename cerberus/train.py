@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 import torch
 
 from as2.config import ConfigError, cli, parse
-from as2.data import DataError, sample_negatives, teacher_names
+from as2.data import require_teachers, sample_negatives
 from as2.training import Recipe, TrainingArguments, autocast, train
-from cerberus.collate import GroupCollator, scatter
+from cerberus.collate import GroupCollator, scatter, teacher_stats
 from cerberus.losses import KINDS, LABEL_LOSSES, MultiHeadDistillLoss
 from cerberus.modeling import COMBINE_MODES, POOLING_MODES, CerberusStudent, StudentConfig
 
@@ -68,29 +68,18 @@ class TrainConfig(TrainingArguments):
             raise ValueError(f"max_negatives must be >= 0, got {self.max_negatives}")
         if self.teacher_norm not in ("zscore", "none"):
             raise ValueError(f"teacher_norm must be zscore or none, got {self.teacher_norm!r}")
-        StudentConfig(
-            head_names=self.head_names(),
-            body_layers=self.body_layers,
-            head_layers=self.head_layers,
-            combine=self.combine,
-            pooling=self.pooling,
-            head_weights=self.head_weights,
-        )  # validates the shape
+        self.student_config()  # validates the shape
         MultiHeadDistillLoss(self.loss, self.temperature, self.alpha, self.label_loss)  # validates the loss
+
+    def student_config(self) -> StudentConfig:
+        return StudentConfig(head_names=self.head_names(), body_layers=self.body_layers, head_layers=self.head_layers,
+                             combine=self.combine, pooling=self.pooling, head_weights=self.head_weights)  # fmt: skip
 
     def head_names(self) -> list[str]:
         return [h.split("=", 1)[0] for h in self.heads]
 
     def head_teachers(self) -> list[list[str]]:
         return [h.split("=", 1)[1].split("+") if "=" in h else [h] for h in self.heads]
-
-
-def teacher_stats(ds, columns: list[str]) -> dict[str, tuple[float, float]]:
-    stats = {}
-    for c in columns:
-        values = torch.tensor([v for row in ds[c] for v in row], dtype=torch.float64)
-        stats[c] = (values.mean().item(), max(values.std().item(), 1e-6))
-    return stats
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -107,18 +96,10 @@ def recipe(cfg: TrainConfig, ds) -> Recipe:
         ds = sample_negatives(ds, cfg.max_negatives, cfg.seed)
     columns = cfg.head_teachers() if cfg.alpha < 1 else None
     if columns:
-        have = teacher_names(ds.column_names)
         for head, cols in zip(cfg.head_names(), columns, strict=True):
-            missing = [c for c in cols if c not in have]
-            if missing:
-                raise DataError(
-                    f"{cfg.train_data}: head {head!r} needs teacher column(s) {missing}; the split has {have}"
-                )
-    stats = (
-        teacher_stats(ds, sorted({c for cols in columns or [] for c in cols}))
-        if cfg.teacher_norm == "zscore"
-        else {}
-    )
+            require_teachers(ds.column_names, cols, cfg.train_data, f"head {head!r}")
+    used = sorted({c for cols in columns or [] for c in cols})
+    stats = teacher_stats(ds, used) if cfg.teacher_norm == "zscore" else {}
 
     # 2. model and tokenizer: a new student from an encoder, or a saved one (TANDA's second step)
     if cfg.init_from:
@@ -129,15 +110,7 @@ def recipe(cfg: TrainConfig, ds) -> Recipe:
             )
         tokenizer = AutoTokenizer.from_pretrained(cfg.init_from)
     else:
-        shape = StudentConfig(
-            head_names=cfg.head_names(),
-            body_layers=cfg.body_layers,
-            head_layers=cfg.head_layers,
-            combine=cfg.combine,
-            pooling=cfg.pooling,
-            head_weights=cfg.head_weights,
-        )
-        model = CerberusStudent.from_encoder(cfg.model, shape)
+        model = CerberusStudent.from_encoder(cfg.model, cfg.student_config())
         tokenizer = AutoTokenizer.from_pretrained(cfg.model)
 
     # 3. the loss of one micro-batch: every head against its teacher (and the labels), on whole groups

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from as2.config import cli, parse
-from as2.data import DataError, teacher_names
+from as2.data import require_teachers
 from as2.training import Recipe, TrainingArguments, autocast, train
 from twin.collate import TwinCollator
 from twin.losses import KINDS, TwinDistillLoss
@@ -65,10 +65,8 @@ def recipe(cfg: TrainConfig, ds) -> Recipe:
     """The twin towers, their collator, loss and saver for the training questions ``ds``."""
     # 1. data: the teacher's column
     teacher = cfg.teacher if cfg.alpha < 1 else None
-    if teacher and teacher not in teacher_names(ds.column_names):
-        raise DataError(
-            f"{cfg.train_data}: no teacher column {teacher!r}; the split has {teacher_names(ds.column_names)}"
-        )
+    if teacher:
+        require_teachers(ds.column_names, [teacher], cfg.train_data, "the twin")
 
     # 2. model: two towers from the encoder(s) and a crossing layer
     shape = TwinConfig(

@@ -199,7 +199,9 @@ def test_config_errors(tiny_split, encoder, tmp_path):
         train.main(args(tmp_path / "missing", encoder, tmp_path / "run"))
 
 
-def test_a_changed_config_starts_over_and_a_volatile_one_resumes(tiny_split, encoder, tmp_path):
+def test_a_changed_config_starts_over_and_a_volatile_one_resumes(tiny_split, encoder, tmp_path, capfd):
+    """Bug caught: checkpoints of one config resumed under another (a changed loss or run length trains on
+    from a state that config never produced), or a log-only change throwing finished work away."""
     ds = ds_json(tmp_path / "ds.json")
     out = tmp_path / "run"
     first = train.main(args(tiny_split, encoder, out, ds, epochs=1))
@@ -214,6 +216,21 @@ def test_a_changed_config_starts_over_and_a_volatile_one_resumes(tiny_split, enc
     assert other["global_step"] == 3 and [r["step"] for r in read_log(out)] == [1, 2, 3]
     assert "loss" in other and read_log(out)[0]["loss"] != first_log[0]["loss"]  # trained again
     assert json.loads((out / "run_key.json").read_text())["config"]["alpha"] == 0.5
+    # a longer run whose learning-rate schedule spans the run: another schedule from step 1, so it starts over
+    capfd.readouterr()
+    longer = train.main(args(tiny_split, encoder, out, ds, epochs=2, alpha=0.5))
+    assert longer["global_step"] == 6 and [r["step"] for r in read_log(out)] == [1, 2, 3, 4, 5, 6]
+    err = capfd.readouterr().err
+    assert "['ds_config'] changed" in err and "schedule spans the run" in err, err
+    assert "loss" in longer and read_log(out)[0]["loss"] != first_log[0]["loss"]
+    # without a schedule, a longer run continues the shorter one: only the new steps are trained
+    constant = json.loads(ds.read_text())
+    del constant["scheduler"]
+    ds.write_text(json.dumps(constant))
+    train.main(args(tiny_split, encoder, out, ds, epochs=1, alpha=0.5))
+    more = train.main(args(tiny_split, encoder, out, ds, epochs=2, alpha=0.5))
+    assert more["global_step"] == 6 and [r["step"] for r in read_log(out)] == [1, 2, 3, 4, 5, 6]
+    assert json.loads((out / "train_log.jsonl").read_text().splitlines()[3])["epoch"] == 1
 
 
 def test_precision_auto_is_saved_and_a_new_precision_starts_over(tiny_split, encoder, tmp_path, monkeypatch):
