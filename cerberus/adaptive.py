@@ -34,7 +34,7 @@ import torch
 from as2.config import ConfigError, atomic_write_text, cli, parse, setup_logging, write_json
 from as2.data import apply_protocol, load_questions
 from as2.metrics import evaluate_runs
-from as2.results_sections import adaptive_table
+from as2.results.sections import adaptive_table
 from as2.runs import write_run
 from as2.timing import steady
 

@@ -126,7 +126,7 @@ def test_missing_input_names_the_file(tmp_path):
 
 
 def test_precision_section_rows_map_and_change_against_fp32(unpad):
-    from as2.results_sections import precision_section
+    from as2.results.sections import precision_section
 
     report = {
         "runs": {"cerberus": {"map": 0.781}, "cerberus_fp32": {"map": 0.780}, "cerberus_int8": {"map": 0.776}}
@@ -150,7 +150,7 @@ def test_precision_section_rows_map_and_change_against_fp32(unpad):
 
 
 def test_adaptive_section_lists_each_setting(unpad):
-    from as2.results_sections import adaptive_section
+    from as2.results.sections import adaptive_section
 
     result = {"order": ["b", "a"], "questions": 237, "precision": "bf16", "threads": 2, "repeats": 3,
               "settings": {"full": {"mean_heads": 3.0, "map": 0.78, "ms_per_pair": 3.0, "saved": 0.0, "p_vs_full": None},

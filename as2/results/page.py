@@ -23,23 +23,14 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from as2.config import atomic_write_text, cli, parse, setup_logging
-from as2.results_sections import (
-    EXTRA_SPLITS,
-    METRICS,
-    PEER_SPLITS,
-    adaptive_section,
-    environment,
-    peer_rows,
-    peer_section,
-    plot,
-    precision_section,
-    read_json,
-    read_splits,
-    split_maps,
-    twin_section,
-)
-from as2.tables import COST_HEADERS, COSTS, cost_cells, pipe_table
+from as2.config import atomic_write_text, parse, setup_logging
+from as2.results.inputs import EXTRA_SPLITS, read_json, read_splits
+from as2.results.machine import environment
+from as2.results.plot import plot
+from as2.results.sections import adaptive_section, peer_section, precision_section, twin_section
+from as2.results.table import markdown, members_text, peer_rows, table_rows
+from as2.results.targets import targets
+from as2.tables import pipe_table
 
 DISCUSSION = "## Discussion"
 
@@ -75,104 +66,6 @@ class ResultsConfig:
             raise ValueError("report and bench are required")
 
 
-def role(name: str, candidates: list[str], members: list[str], student: str) -> str:
-    if name in members:
-        return "teacher, ensemble member"
-    if name in candidates:
-        return "teacher candidate"
-    if name.startswith(f"{student}."):
-        return "CERBERUS head"
-    if name.startswith(f"{student}_"):  # the student predicted at another precision
-        return f"CERBERUS student, {name[len(student) + 1 :]}"
-    return {
-        "ensemble": "teacher ensemble (score fusion)",
-        student: "CERBERUS student",
-        "kd_avg": "KD from the averaged teachers",
-        "labels_only": "student on labels only",
-        "twin": "twin encoder (re-ranking)",
-        "cascade": "twin top 5, re-ranked by CERBERUS",
-    }.get(name, "single-teacher KD student" if name.startswith("kd_") else "")
-
-
-def mark(report: dict, name: str, baseline: str, metric: str, max_p: float) -> str:
-    """▲ / ▼ when ``name`` is significantly better / worse than ``baseline`` on ``metric``."""
-    sig = report.get("significance", {})
-    p = sig.get(name, {}).get("comparisons", {}).get(baseline, {}).get(metric)
-    if name == baseline or p is None or p > max_p:
-        return ""
-    return "▲" if report["runs"][name][metric] > report["runs"][baseline][metric] else "▼"
-
-
-def members_text(sel: dict) -> str:
-    """The members, with the weights of their z-score fusion when ``as2.select`` chose them on dev."""
-    weights = sel.get("weights") or {}
-    return ", ".join(f"`{m}`" + (f" ({weights[m]:.2f})" if m in weights else "") for m in sel["members"])
-
-
-def table_rows(
-    cfg: ResultsConfig, report: dict, bench: dict, selection: dict, splits: dict | None = None
-) -> list[dict]:
-    candidates = list(selection.get("candidates", {}))
-    members = selection.get("members", [])
-    costs = bench.get("systems", {})
-    names = list(report["runs"]) + [n for n in costs if n not in report["runs"]]
-    rows = []
-    for name in names:
-        row = {"system": name, "role": role(name, candidates, members, cfg.student)}
-        for m in METRICS:
-            if name in report["runs"]:
-                row[m] = report["runs"][name][m]
-                row[f"{m}_mark"] = mark(report, name, cfg.ensemble, m, cfg.max_p)
-        row.update({k: costs[name][k] for k, _ in COSTS if k in costs.get(name, {})})
-        row.update(split_maps(name, splits or {}))
-        rows.append(row)
-    return rows
-
-
-def markdown(rows: list[dict]) -> str:
-    extra = [s for s in EXTRA_SPLITS if any(f"map@{s}" in r for r in rows)]
-    head = ["system", "role", "P@1", "MAP", "MRR", *(f"MAP {PEER_SPLITS[s]}" for s in extra), *COST_HEADERS]
-    cells = [
-        [f"`{r['system']}`", r["role"],
-         *(f"{r[m]:.3f}{r[f'{m}_mark']}" if m in r else "" for m in METRICS),
-         *(f"{r[f'map@{s}']:.3f}" if f"map@{s}" in r else "" for s in extra), *cost_cells(r)]
-        for r in rows
-    ]  # fmt: skip
-    return pipe_table(head, cells) + "\n"
-
-
-def targets(cfg: ResultsConfig, rows: list[dict], twin_bench: dict) -> list[tuple[str, str, bool | None]]:
-    """(target, what was measured, met?) for each target the results page states."""
-    by = {r["system"]: r for r in rows}
-    s, e = by.get(cfg.student, {}), by.get(cfg.ensemble, {})
-    out = []
-    if "map" in s and "map" in e:
-        out.append(("student MAP >= ensemble MAP", f"{s['map']:.3f} vs {e['map']:.3f}", s["map"] >= e["map"]))
-    kd = {n: r["map"] for n, r in by.items() if n.startswith("kd_") and n != "kd_avg" and "map" in r}
-    if "map" in s and kd:
-        best = max(kd, key=kd.get)
-        out.append(
-            ("student MAP > every single-teacher KD student", f"{s['map']:.3f} vs best {best} {kd[best]:.3f}",
-             s["map"] > kd[best])
-        )  # fmt: skip
-    for k in ("ms_per_pair_b1_fp32", "ms_per_pair_b32_fp32", "ms_per_pair_b32_bf16"):
-        if k in s and k in e:
-            ratio = e[k] / s[k]
-            out.append((f"student >= 5x faster than the ensemble ({k})", f"{ratio:.1f}x", ratio >= 5))
-    if "params" in s and "params" in e:
-        frac = s["params"] / e["params"]
-        out.append(("student params <= 1/3 of the ensemble's", f"{frac:.3f}", frac <= 1 / 3))
-    twin = by.get(cfg.twin, {})
-    teacher = cfg.twin_teacher
-    if "map" in twin and teacher in by and "map" in by[teacher]:
-        ratio = twin["map"] / by[teacher]["map"]
-        out.append((f"twin MAP >= 90% of its teacher's ({teacher})", f"{100 * ratio:.1f}%", ratio >= 0.9))
-    if twin_bench.get("per_query"):
-        sp = twin_bench["per_query"]["speedup"]
-        out.append(("twin >= 20x cheaper per query than a cross-encoder", f"{sp:.1f}x", sp >= 20))
-    return out
-
-
 def main(argv: list[str] | None = None) -> dict:
     cfg, _ = parse(ResultsConfig, argv, description=__doc__)
     setup_logging()
@@ -188,8 +81,10 @@ def main(argv: list[str] | None = None) -> dict:
     report, bench, twin_bench = data["report"], data["bench"], data["twin_bench"]
     peers = read_splits(cfg.peers, out / "results" / "peers") if cfg.peers else {}
     splits = read_splits(cfg.splits, out / "results" / "splits", EXTRA_SPLITS) if cfg.splits else {}
-    rows = table_rows(cfg, report, bench, data["selection"], splits) + peer_rows(peers)
-    checks = targets(cfg, rows, twin_bench)
+    rows = table_rows(report, bench, data["selection"], splits, student=cfg.student, ensemble=cfg.ensemble,
+                      max_p=cfg.max_p) + peer_rows(peers)  # fmt: skip
+    checks = targets(rows, twin_bench, student=cfg.student, ensemble=cfg.ensemble, twin=cfg.twin,
+                     twin_teacher=cfg.twin_teacher)  # fmt: skip
     auto = bench.get("hardware", {}).get("auto_precision", "bf16")
     plot(rows, twin_bench, out / "accuracy_latency.png", cost=f"ms_per_pair_b32_{auto}")
 
@@ -235,7 +130,3 @@ def main(argv: list[str] | None = None) -> dict:
     atomic_write_text(out / "results" / "table.json", json.dumps(result, indent=2) + "\n")
     print(markdown(rows))
     return result
-
-
-if __name__ == "__main__":
-    cli(main)

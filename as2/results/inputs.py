@@ -1,0 +1,37 @@
+"""The JSON a results page is built from: read with a clear error, copied beside the page."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+PEER_SPLITS = {"dev": "WikiQA dev", "test": "WikiQA test", "selqa_dev": "SelQA dev (out of domain)"}
+
+
+EXTRA_SPLITS = ("dev", "selqa_dev")  # MAP columns beside the test metrics, where reports exist
+
+
+def read_json(path: str) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p} does not exist (run the stage that writes it first)")
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p}: not valid JSON ({e})") from e
+
+
+def read_splits(folder: str, copies: Path, splits=tuple(PEER_SPLITS)) -> dict[str, dict]:
+    """``{split: as2.evaluate report}`` found as ``FOLDER/<split>/report.json``, copied beside the page."""
+    found = {}
+    for split in splits:
+        path = Path(folder) / split / "report.json"
+        if path.is_file():
+            found[split] = read_json(str(path))
+            if path.resolve() != (copies / split / "report.json").resolve():
+                (copies / split).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, copies / split / "report.json")
+    if not found:
+        raise FileNotFoundError(f"{folder}: no <split>/report.json for any of {', '.join(splits)}")
+    return found

@@ -1,0 +1,140 @@
+"""The sections of the results page after its table: the student at each precision, adaptive heads,
+the twin's retrieval and index, and the peers (the libraries' defaults)."""
+
+from __future__ import annotations
+
+from as2.results.inputs import PEER_SPLITS
+from as2.tables import pipe_table
+
+
+def precision_section(student: str, report: dict, bench: dict) -> list[str]:
+    """The student at each precision it was timed in: ms/pair at batch 1 and 32, test MAP, change vs fp32.
+
+    MAP per precision comes from the runs ``<student>_fp32`` / ``<student>_int8`` (``cerberus.predict
+    --precision``) and, for the precision ``auto`` chose on the bench machine, the student's own run.
+    """
+    costs = bench.get("systems", {}).get(student, {})
+    runs = report.get("runs", {})
+    auto = bench.get("hardware", {}).get("auto_precision")
+    names = {p: f"{student}_{p}" for p in ("fp32", "bf16", "int8")}
+    if auto in names and student in runs:
+        names[auto] = student
+    rows = [p for p in names if f"ms_per_pair_b32_{p}" in costs]
+    if not rows:
+        return []
+    base = runs.get(names["fp32"], {}).get("map")
+    lines = ["## The student at each precision", "",
+             f"`{student}` on the bench machine, steady state (as in the table above); MAP on WikiQA test from "
+             f"its predictions at that precision (`cerberus.predict --precision`; `auto` chose {auto}).", ""]  # fmt: skip
+    head = [
+        "precision",
+        "ms/pair b1",
+        "ms/pair b32",
+        "GFLOP/s b32 (of matmul peak)",
+        "MAP",
+        "MAP change vs fp32 (points)",
+    ]
+    cells = []
+    peaks = bench.get("matmul_peak_gflops", {})
+    for p in rows:
+        m = runs.get(names[p], {}).get("map")
+        delta = f"{100 * (m - base):+.2f}" if m is not None and base is not None else ""
+        gflops = costs.get(f"gflops_b32_{p}")
+        achieved = ""
+        if gflops:  # not counted for int8: quantized kernels are not in torch's FLOP counter
+            achieved = f"{gflops:.0f}" + (
+                f" ({100 * gflops / peaks[p]:.0f}% of {peaks[p]:.0f})" if p in peaks else ""
+            )
+        cells.append(
+            [
+                p,
+                f"{costs.get(f'ms_per_pair_b1_{p}', float('nan')):.2f}",
+                f"{costs[f'ms_per_pair_b32_{p}']:.2f}",
+                achieved,
+                f"{m:.3f}" if m is not None else "",
+                delta,
+            ]
+        )
+    return [*lines, pipe_table(head, cells), ""]
+
+
+def adaptive_section(result: dict) -> list[str]:
+    """``cerberus.adaptive``: the student computing its heads one at a time, stopping on a clear lead."""
+    if not result.get("settings"):
+        return []
+    lines = ["## Adaptive heads", "",
+             f"`cerberus.adaptive`: the body once per question, then the heads in the order of their dev MAP "
+             f"({', '.join(f'`{h}`' for h in result['order'])}), stopping when the best candidate leads the "
+             f"second by the threshold (combined-score units). {result['questions']} test questions, one batch "
+             f"each, {result['precision']}, {result['threads']} threads, median of {result['repeats']} timed "
+             "passes after a warm-up; p: ranx's paired test against the full student.", ""]  # fmt: skip
+    return [*lines, adaptive_table(result["settings"]), ""]
+
+
+def adaptive_table(settings: dict[str, dict]) -> str:
+    """One row per setting of ``cerberus.adaptive``: heads computed, MAP (p vs full), ms/pair, time saved."""
+    cells = []
+    for name, r in settings.items():
+        sig = f" (p {r['p_vs_full']:.3f})" if r.get("p_vs_full") is not None else ""
+        cells.append([name, f"{r['mean_heads']:.2f}", f"{r['map']:.3f}{sig}", f"{r['ms_per_pair']:.2f}",
+                      f"{100 * r['saved']:.0f}%"])  # fmt: skip
+    return pipe_table(["setting", "heads per question", "MAP", "ms/pair", "time saved vs full"], cells)
+
+
+def twin_section(twin_bench: dict, retrieval: dict) -> list[str]:
+    lines = ["## Twin encoder: retrieval and index", ""]
+    if retrieval:
+        runs = retrieval["runs"]
+        for name, m in runs.items():
+            lines.append(
+                f"- Open retrieval (`{name}`, every test candidate in one Flat index, top 100, questions with "
+                f"no hit score 0): P@1 {m['precision@1']:.3f}, MAP {m['map']:.3f}, MRR {m['mrr']:.3f} on "
+                f"{retrieval['questions']} {retrieval['protocol']} questions."
+            )
+    pq = twin_bench.get("per_query")
+    if pq:
+        lines.append(
+            f"- Per query on {pq['queries']} test questions ({pq['candidates_per_query']:.1f} candidates each): "
+            f"twin {pq['twin_ms_per_query']:.2f} ms (encode the question, inner products with precomputed "
+            f"vectors) vs a cross-encoder of the same encoder {pq['cross_encoder_ms_per_query']:.1f} ms: "
+            f"{pq['speedup']:.1f}x cheaper."
+        )
+    build = twin_bench.get("index_build")
+    if build:
+        raw = twin_bench["raw_encoder"]
+        lines.append(
+            f"- Index build (`Flat`, {build['docs']} synthetic "
+            f"sentences): {build['docs_per_s_after_load']:.0f} docs/s vs {raw['docs_per_s']:.0f} docs/s for "
+            f"the raw document tower on the same texts: overhead {100 * build['overhead']:.1f}% "
+            f"({100 * build['overhead_with_load']:.1f}% counting model loading); peak RSS "
+            f"{build['peak_rss_mib']:.0f} MiB (index {build['index_mib']:.0f} MiB)."
+        )
+    big = twin_bench.get("index_build_rss")
+    if big:
+        lines.append(f"- Peak RSS building `Flat` over {big['docs']} synthetic sentences: "
+                     f"{big['peak_rss_mib']:.0f} MiB, of which the index {big['index_mib']:.0f} MiB.")  # fmt: skip
+    recall = twin_bench.get("recall@10")
+    if recall:
+        cells = [[f"`{spec}`", f"{r['recall']:.3f}", f"{r['ms_per_query']:.3f}", str(r.get("params", ""))]
+                 for spec, r in recall.items()]  # fmt: skip
+        lines += ["", pipe_table(["index", "recall@10 vs Flat", "ms/query", "search params"], cells)]
+    return [*lines, ""]
+
+
+def peer_section(peers: dict[str, dict]) -> list[str]:
+    if not peers:
+        return []
+    names = list(next(iter(peers.values()))["runs"])
+    splits = [s for s in PEER_SPLITS if s in peers]
+    lines = ["## Peers: the libraries' defaults", "",
+             "sentence-transformers `CrossEncoder`s fine-tuned with that library's own trainer and recipe on "
+             "the same WikiQA train split (`make peers`, `cerberus/peer.py`), evaluated by `as2.evaluate` "
+             "(clean questions, pessimistic ties). MAP per split:", ""]  # fmt: skip
+    cells = [
+        [
+            f"`{name}`",
+            *(f"{peers[s]['runs'][name]['map']:.3f}" if name in peers[s]["runs"] else "" for s in splits),
+        ]
+        for name in names
+    ]
+    return [*lines, pipe_table(["system", *(PEER_SPLITS[s] for s in splits)], cells), ""]

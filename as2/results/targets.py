@@ -1,0 +1,36 @@
+"""The targets the results page states, each checked against the table's rows."""
+
+from __future__ import annotations
+
+
+def targets(
+    rows: list[dict], twin_bench: dict, *, student: str, ensemble: str, twin: str, twin_teacher: str
+) -> list[tuple[str, str, bool | None]]:
+    """(target, what was measured, met?) for each target the results page states."""
+    by = {r["system"]: r for r in rows}
+    s, e = by.get(student, {}), by.get(ensemble, {})
+    out = []
+    if "map" in s and "map" in e:
+        out.append(("student MAP >= ensemble MAP", f"{s['map']:.3f} vs {e['map']:.3f}", s["map"] >= e["map"]))
+    kd = {n: r["map"] for n, r in by.items() if n.startswith("kd_") and n != "kd_avg" and "map" in r}
+    if "map" in s and kd:
+        best = max(kd, key=kd.get)
+        out.append(
+            ("student MAP > every single-teacher KD student", f"{s['map']:.3f} vs best {best} {kd[best]:.3f}",
+             s["map"] > kd[best])
+        )  # fmt: skip
+    for k in ("ms_per_pair_b1_fp32", "ms_per_pair_b32_fp32", "ms_per_pair_b32_bf16"):
+        if k in s and k in e:
+            ratio = e[k] / s[k]
+            out.append((f"student >= 5x faster than the ensemble ({k})", f"{ratio:.1f}x", ratio >= 5))
+    if "params" in s and "params" in e:
+        frac = s["params"] / e["params"]
+        out.append(("student params <= 1/3 of the ensemble's", f"{frac:.3f}", frac <= 1 / 3))
+    twin, teacher = by.get(twin, {}), twin_teacher
+    if "map" in twin and teacher in by and "map" in by[teacher]:
+        ratio = twin["map"] / by[teacher]["map"]
+        out.append((f"twin MAP >= 90% of its teacher's ({teacher})", f"{100 * ratio:.1f}%", ratio >= 0.9))
+    if twin_bench.get("per_query"):
+        sp = twin_bench["per_query"]["speedup"]
+        out.append(("twin >= 20x cheaper per query than a cross-encoder", f"{sp:.1f}x", sp >= 20))
+    return out
