@@ -170,7 +170,9 @@ def main(argv: list[str] | None = None) -> dict:
         standard.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         ce = CrossEncoder(str(tmp), max_length=cfg.max_length or None, device="cpu")
-        ce.save_pretrained(str(tmp))  # its own config: one label, activation, max_length
+        ce.save_pretrained(
+            str(tmp), safe_serialization=True
+        )  # its own config: one label, activation, max_length
         (tmp / "export.json").write_text(json.dumps(summary, indent=2) + "\n")
         tmp.chmod(0o755)
         replace_dir(tmp, out)

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
     # 3. the model folder, atomically, and a summary
     tmp = out / "model.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
+    model.save_pretrained(str(tmp), safe_serialization=True)
     replace_dir(tmp, out / "model")
     shutil.rmtree(out / "trainer", ignore_errors=True)
     summary = {

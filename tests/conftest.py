@@ -25,6 +25,13 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def pickles():
+    """Files under a folder that loaders read with pickle (an exported model must hold none)."""
+    suffixes = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+    return lambda folder: [p for p in Path(folder).rglob("*") if p.suffix in suffixes]
+
+
+@pytest.fixture(scope="session")
 def unpad():
     """Markdown pipe tables without tabulate's column padding, so that a test matches a row as written."""
     return lambda text: "\n".join(re.sub(r" *\| *", " | ", line).strip() for line in text.splitlines())

@@ -62,7 +62,7 @@ def export_sentence_transformer(model, out_dir: str | Path, side: str = "doc") -
             modules=modules, device="cpu", similarity_fn_name="cosine" if model.normalize else "dot"
         )
         final = Path(tmp) / "st"
-        st.save(str(final), create_model_card=False)
+        st.save(str(final), create_model_card=False, safe_serialization=True)
         replace_dir(final, out)
     shutil.rmtree(out / "hf", ignore_errors=True)
     logger.info("exported the %s tower to %s", side, out)

@@ -33,13 +33,14 @@ def _student(encoder_dir, out, heads=("a", "b"), pooling="cls", body=2, head=1):
 
 
 @pytest.mark.parametrize("arch", ["tiny_bert", "tiny_mpnet"])
-def test_exported_head_scores_and_ranks_as_the_student(arch, request, tmp_path):
+def test_exported_head_scores_and_ranks_as_the_student(arch, request, tmp_path, pickles):
     """Bugs caught: head layers at the wrong depth, the wrong head, the classifier mapped to the wrong place."""
     from sentence_transformers import CrossEncoder
 
     student_dir = _student(request.getfixturevalue(arch), tmp_path / "student")
     summary = export.main(["--model", str(student_dir), "--out", str(tmp_path / "std"), "--head", "b"])
     assert summary["head"] == "b" and summary["max_abs_diff"] <= export.MAX_DIFF
+    assert not pickles(tmp_path / "std") and (tmp_path / "std" / "model.safetensors").is_file()
 
     standard = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "std")).eval()
     assert standard.config.num_labels == 1 and standard.config.num_hidden_layers == 3
