@@ -3,6 +3,9 @@ loading a pretrained encoder without transformers' warnings about weights a mode
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -44,6 +47,26 @@ def init_linear(module: nn.Module, std: float = 0.02) -> None:
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=std)
             nn.init.zeros_(m.bias)
+
+
+def load_weights(module: nn.Module, path: str | os.PathLike) -> None:
+    """A safetensors file into ``module`` (strict); a missing, truncated or mismatched file is a ``DataError``
+    naming it, not a library traceback."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_model
+
+    from as2.data import DataError
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        load_model(module, str(path))
+    except SafetensorError as e:
+        raise DataError(f"{path}: not a complete safetensors file ({e})") from None
+    except RuntimeError as e:  # missing or unexpected tensors, or tensors of other shapes
+        raise DataError(
+            f"{path}: its tensors do not fit the model of its config ({str(e).splitlines()[0]})"
+        ) from None
 
 
 def load_encoder(name_or_path: str, **kwargs) -> nn.Module:

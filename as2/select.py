@@ -33,6 +33,8 @@ from as2.data import DataError, load_questions
 from as2.fuse import fuse_runs
 from as2.metrics import check_options, evaluate_runs, read_runs
 
+logger = logging.getLogger(__name__)
+
 WEIGHTINGS = ("equal", "optimize")
 
 
@@ -144,6 +146,10 @@ def main(argv: list[str] | None = None) -> dict:
     runs, sources = read_runs(cfg.run)
     if len(runs) < cfg.min_members:
         raise DataError(f"{len(runs)} candidate runs, fewer than min_members={cfg.min_members}")
+    # every candidate checked against the data once, so that a bad run is named by its file (and scored alone)
+    alone = evaluate_runs(questions, runs, metrics=[cfg.metric], protocol=cfg.protocol, ties=cfg.ties,
+                          sources=sources)["runs"]  # fmt: skip
+    logger.info("candidates alone: %s", {n: round(v[cfg.metric], 4) for n, v in alone.items()})
     chosen = select(
         questions,
         runs,

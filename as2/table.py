@@ -54,12 +54,23 @@ def detect_format(path: str | os.PathLike) -> str:
     return EXTENSIONS[suffix]
 
 
+def _records(reader, path: Path) -> Iterator[list[str]]:
+    """The records of a ``csv.reader``; its errors (a stray quote, an unclosed field) name file and line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise DataError(f"{path}, line {reader.line_num}: not valid CSV ({e})") from None
+
+
 def _csv_records(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, list[Any]]]:
     with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f)
+        reader = csv.reader(f, strict=True)  # a stray quote is an error, not text glued across fields
         header: list[str] | None = None
         end = 0  # last physical line consumed, so a record's first line is end + 1
-        for record in reader:
+        for record in _records(reader, path):
             line, end = end + 1, reader.line_num
             if not record:
                 continue

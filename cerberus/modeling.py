@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from as2.layers import Pooling, init_linear, load_encoder
+from as2.layers import Pooling, init_linear, load_encoder, load_weights
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +267,6 @@ class CerberusStudent(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> CerberusStudent:
-        from safetensors.torch import load_model
         from transformers import AutoConfig, AutoModel
 
         path = Path(path)
@@ -279,7 +278,7 @@ class CerberusStudent(nn.Module):
         cfg.setdefault("share_encoder_extras", False)  # saved before the option: one copy per head
         config = StudentConfig(**cfg, encoder={})
         model = cls(config, AutoModel.from_config(enc_config))
-        load_model(model, str(path / WEIGHTS_NAME))
+        load_weights(model, path / WEIGHTS_NAME)
         model.eval()
         return model
 

