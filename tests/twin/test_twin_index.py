@@ -106,6 +106,38 @@ def test_resume_after_interruption_gives_same_index(twin_dir, corpus, tmp_path, 
     assert ha == hb and np.allclose(sa, sb) and a.ids == b.ids
 
 
+def test_killed_while_writing_leaves_no_index_and_resumes_without_encoding(
+    twin_dir, corpus, tmp_path, monkeypatch
+):
+    """Bug caught: an index folder written in place, so a kill between faiss.write_index and meta.json leaves
+    a folder that opens as an index with missing ids (or a resume that encodes every chunk again)."""
+    calls = []
+    real_replace, real_encode = store.replace_dir, store.encode
+
+    def killed(tmp, out):
+        assert (tmp / "meta.json").is_file()  # the complete folder exists, beside the target only
+        raise KeyboardInterrupt("killed")
+
+    def counting(*args, **kwargs):
+        calls.append(len(args[1]))
+        return real_encode(*args, **kwargs)
+
+    monkeypatch.setattr(store, "replace_dir", killed)
+    monkeypatch.setattr(store, "encode", counting)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(twin_dir, corpus, tmp_path / "idx", chunk_size=3, progress=False)
+    assert not (tmp_path / "idx").exists() and not list(tmp_path.glob(".idx.tmp-*"))
+    calls.clear()
+    monkeypatch.setattr(store, "replace_dir", real_replace)
+    build_index(twin_dir, corpus, tmp_path / "idx", chunk_size=3, progress=False)
+    assert calls == []  # every chunk was spilled before the kill: nothing encoded again
+    build_index(twin_dir, corpus, tmp_path / "fresh", chunk_size=3, progress=False)
+    a, b = open_index(tmp_path / "fresh"), open_index(tmp_path / "idx")
+    q = np.random.default_rng(0).normal(size=(3, a.meta["dim"])).astype(np.float32)
+    (sa, ha), (sb, hb) = a.search(q, 5), b.search(q, 5)
+    assert a.ids == b.ids and ha == hb and np.allclose(sa, sb)
+
+
 def test_trained_index_from_a_split(twin_dir, tiny_split, tmp_path):
     meta = build_index(
         twin_dir, tiny_split, tmp_path / "idx", spec="IVF2,Flat", chunk_size=10, progress=False
