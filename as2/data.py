@@ -29,13 +29,14 @@ of each candidate) and raises :class:`DataError` naming the file, the line and t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -264,6 +265,22 @@ def replace_dir(src: Path, dst: Path) -> None:
     src.rename(dst)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(out: str | os.PathLike) -> Iterator[Path]:
+    """Write a folder aside (``.<name>.tmp-<pid>`` beside it) and move it into place when the block ends
+    without error; on an error (or a kill) ``out`` is left as it was and the partial folder removed."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        replace_dir(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def load(data_dir: str | os.PathLike):

@@ -17,7 +17,6 @@ written once, here:
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 from as2 import batching, engine, precision
 from as2.config import setup_logging, write_json
-from as2.data import PROTOCOLS, is_clean, load, replace_dir
+from as2.data import PROTOCOLS, atomic_dir, is_clean, load
 
 logger = logging.getLogger(__name__)
 
@@ -117,10 +116,8 @@ def train(cfg: TrainingArguments, prepare: Callable[[Any], Recipe]) -> dict[str,
 
     # 5. export on rank 0, atomically, in fp32 whatever the training precision
     if rank == 0:
-        tmp = out / "model.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        recipe.save(eng.module.float() if eng.bfloat16_enabled() else eng.module, tmp)
-        replace_dir(tmp, out / "model")
+        with atomic_dir(out / "model") as tmp:
+            recipe.save(eng.module.float() if eng.bfloat16_enabled() else eng.module, tmp)
         summary.update(recipe.summary, world_size=world, groups=len(groups), total_steps=total)
         summary.update(precision=engine.ds_precision(ds_config), hardware=precision.hardware())
         write_json(out / "summary.json", summary)

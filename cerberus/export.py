@@ -24,10 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
@@ -150,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
     from sentence_transformers import CrossEncoder
     from transformers import AutoTokenizer
 
-    from as2.data import replace_dir
+    from as2.data import atomic_dir
     from cerberus.modeling import CerberusStudent
 
     student = CerberusStudent.from_pretrained(cfg.model)
@@ -163,21 +160,12 @@ def main(argv: list[str] | None = None) -> dict:
         )
     summary = {"model": cfg.model, "head": head, "out": cfg.out, "class": type(standard).__name__,
                "max_abs_diff": diff}  # fmt: skip
-    out = Path(cfg.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:  # written aside, moved into place when complete
+    with atomic_dir(cfg.out) as tmp:  # written aside, moved into place when complete
         standard.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         ce = CrossEncoder(str(tmp), max_length=cfg.max_length or None, device="cpu")
-        ce.save_pretrained(
-            str(tmp), safe_serialization=True
-        )  # its own config: one label, activation, max_length
+        ce.save_pretrained(str(tmp), safe_serialization=True)  # its own config: one label, activation, length
         (tmp / "export.json").write_text(json.dumps(summary, indent=2) + "\n")
-        tmp.chmod(0o755)
-        replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     logger.info(
         "exported head %s as %s to %s (max abs difference %.2e)", head, summary["class"], cfg.out, diff
     )

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from as2 import precision as precisions
 from as2.config import cli, parse, save_resolved, setup_logging, write_json
-from as2.data import PROTOCOLS, apply_protocol, from_dataset, load, replace_dir
+from as2.data import PROTOCOLS, apply_protocol, atomic_dir, from_dataset, load
 
 logger = logging.getLogger("cerberus.peer")
 
@@ -108,10 +108,8 @@ def main(argv: list[str] | None = None) -> dict:
     seconds = time.perf_counter() - start
 
     # 3. the model folder, atomically, and a summary
-    tmp = out / "model.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp), safe_serialization=True)
-    replace_dir(tmp, out / "model")
+    with atomic_dir(out / "model") as tmp:
+        model.save_pretrained(str(tmp), safe_serialization=True)
     shutil.rmtree(out / "trainer", ignore_errors=True)
     summary = {
         "model": cfg.model,

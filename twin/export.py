@@ -10,7 +10,6 @@ pooling has no counterpart there, and is refused. The exported folder loads with
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +37,7 @@ def export_sentence_transformer(model, out_dir: str | Path, side: str = "doc") -
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
-    from as2.data import replace_dir
+    from as2.data import atomic_dir
 
     if model.config.pooling not in ("cls", "mean"):
         raise ValueError(
@@ -48,8 +47,8 @@ def export_sentence_transformer(model, out_dir: str | Path, side: str = "doc") -
     tokenizer = model.query_tokenizer if side == "query" else model.doc_tokenizer
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".twin-export-", dir=out.parent) as tmp:
-        hf_dir = Path(tmp) / "hf"
+    with tempfile.TemporaryDirectory(prefix=".twin-export-", dir=out.parent) as tmp, atomic_dir(out) as final:
+        hf_dir = Path(tmp) / "hf"  # the encoder as transformers saves it, read back by the Transformer module
         tower.encoder.save_pretrained(str(hf_dir))
         tokenizer.save_pretrained(str(hf_dir))
         modules = [
@@ -61,10 +60,7 @@ def export_sentence_transformer(model, out_dir: str | Path, side: str = "doc") -
         st = SentenceTransformer(
             modules=modules, device="cpu", similarity_fn_name="cosine" if model.normalize else "dot"
         )
-        final = Path(tmp) / "st"
         st.save(str(final), create_model_card=False, safe_serialization=True)
-        replace_dir(final, out)
-    shutil.rmtree(out / "hf", ignore_errors=True)
     logger.info("exported the %s tower to %s", side, out)
     return out
 

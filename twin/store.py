@@ -27,7 +27,7 @@ import numpy as np
 
 from as2 import precision as precisions
 from as2.config import ConfigError
-from as2.data import DataError, replace_dir
+from as2.data import DataError, atomic_dir
 from twin.encode import corpus_kind, encode, read_corpus
 
 logger = logging.getLogger(__name__)
@@ -206,18 +206,12 @@ def build_index(
 def _write(index, work: Path, chunks: int, meta: dict, out: Path) -> None:
     import faiss
 
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_dir(out) as tmp:
         faiss.write_index(index, str(tmp / INDEX_FILE))
         with open(tmp / IDS_FILE, "wb") as f:
             for n in range(chunks):
                 f.write((work / f"{n:06d}.ids").read_bytes())
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @dataclass

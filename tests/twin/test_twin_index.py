@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import twin.store as store
+from as2 import data
 from as2.data import DataError
 from twin import index as index_main
 from twin.encode import encode, read_corpus
@@ -112,7 +113,7 @@ def test_killed_while_writing_leaves_no_index_and_resumes_without_encoding(
     """Bug caught: an index folder written in place, so a kill between faiss.write_index and meta.json leaves
     a folder that opens as an index with missing ids (or a resume that encodes every chunk again)."""
     calls = []
-    real_replace, real_encode = store.replace_dir, store.encode
+    real_replace, real_encode = data.replace_dir, store.encode
 
     def killed(tmp, out):
         assert (tmp / "meta.json").is_file()  # the complete folder exists, beside the target only
@@ -122,13 +123,13 @@ def test_killed_while_writing_leaves_no_index_and_resumes_without_encoding(
         calls.append(len(args[1]))
         return real_encode(*args, **kwargs)
 
-    monkeypatch.setattr(store, "replace_dir", killed)
+    monkeypatch.setattr(data, "replace_dir", killed)
     monkeypatch.setattr(store, "encode", counting)
     with pytest.raises(KeyboardInterrupt):
         build_index(twin_dir, corpus, tmp_path / "idx", chunk_size=3, progress=False)
     assert not (tmp_path / "idx").exists() and not list(tmp_path.glob(".idx.tmp-*"))
     calls.clear()
-    monkeypatch.setattr(store, "replace_dir", real_replace)
+    monkeypatch.setattr(data, "replace_dir", real_replace)
     build_index(twin_dir, corpus, tmp_path / "idx", chunk_size=3, progress=False)
     assert calls == []  # every chunk was spilled before the kill: nothing encoded again
     build_index(twin_dir, corpus, tmp_path / "fresh", chunk_size=3, progress=False)
