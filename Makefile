@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# CPU build of torch first, so that no dependency pulls a CUDA build
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	$(PY) -m pip install --quiet -e ".[dev,bench,onnx]"
 	@if $(PY) -m pip list 2>/dev/null | grep -qi '^nvidia-'; then echo "CUDA packages were installed" >&2; exit 1; fi
 	# ranx compiles its metric kernels (numba) on first use and caches them in the venv: pay that here, once
 	$(PY) -m as2.warmup
@@ -150,7 +150,7 @@ PRED := $(WQ)/pred
 STUDENTS = cerberus $(KD_STUDENTS)
 TEST_RUNS = $(foreach t,$(CANDIDATES),$(WQ)/runs/$(t).trec) $(WQ)/runs/ensemble.trec \
 	$(foreach s,$(STUDENTS),$(PRED)/$(s).trec) $(foreach m,$(MEMBERS),$(PRED)/cerberus.$(m).trec) \
-	$(PRED)/twin.trec $(PRED)/cascade.trec $(foreach p,fp32 int8,$(PRED)/cerberus_$(p).trec)
+	$(PRED)/twin.trec $(PRED)/cascade.trec $(foreach p,fp32 int8 onnx onnx_int8,$(PRED)/cerberus_$(p).trec)
 SELECTED := $(WQ)/select/members.txt
 
 bench-students: docs/RESULTS.md
@@ -168,7 +168,8 @@ $(PRED)/%.trec: $(WQ)/students/%/model/model.safetensors $(WQ)/data/test/as2.jso
 
 $(PRED)/cerberus.%.trec: $(PRED)/cerberus.trec ;
 
-# the student at fp32 and int8 beside its own precision (auto): MAP per precision for docs/RESULTS.md
+# the student at fp32, int8 and through ONNX Runtime (fp32, int8) beside its own precision (auto): MAP per
+# precision for docs/RESULTS.md
 $(PRED)/cerberus_%.trec: $(WQ)/students/cerberus/model/model.safetensors $(WQ)/data/test/as2.json
 	$(PY) -m cerberus.predict --model $(<D) --data $(WQ)/data/test --out $(PRED) --name cerberus_$* \
 	  --max_length 96 --precision $*

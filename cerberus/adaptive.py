@@ -63,6 +63,8 @@ class AdaptiveConfig:
             raise ValueError(f"thresholds must be >= 0, got {self.thresholds}")
         if self.repeats < 1:
             raise ValueError(f"repeats must be >= 1, got {self.repeats}")
+        if self.precision not in ("auto", "fp32", "bf16", "int8"):  # heads one at a time: a torch model only
+            raise ValueError(f"precision must be auto, fp32, bf16 or int8, got {self.precision!r}")
 
 
 def head_order(model, tokenizer, dev_questions, max_length: int, dtype) -> tuple[list[int], dict[str, float]]:

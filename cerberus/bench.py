@@ -99,21 +99,29 @@ def flops_per_pair(scorer, questions, candidates) -> float:
     return counter.get_total_flops() / len(questions)
 
 
+def inference_precisions() -> list[str]:
+    """The precisions beyond fp32/bf16 timed for models trained here: int8, and ONNX Runtime where installed."""
+    import importlib.util
+
+    have_onnx = all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnxscript"))
+    return ["int8", *(["onnx", "onnx_int8"] if have_onnx else [])]
+
+
 def measure(spec: dict, questions, candidates, max_length: int, precisions: list[str], repeats: int) -> dict:
     from cerberus.teachers import load_teacher
 
     row = {}
-    for precision in [*precisions, *(["int8"] if spec["kind"] == "cerberus" else [])]:
+    for precision in [*precisions, *(inference_precisions() if spec["kind"] == "cerberus" else [])]:
         for batch in (1, 32):
             scorer = load_teacher(spec, batch_size=batch, max_length=max_length, precision=precision)
-            if precision != "int8":  # a quantized Linear keeps its weights in packed params, not parameters()
+            if precision in ("fp32", "bf16"):  # int8 and ONNX keep their weights outside parameters()
                 row["params"] = count_parameters(scorer)
             n = len(questions) if batch > 1 else min(len(questions), 16)
             ms = time_per_pair(scorer.score, questions[:n], candidates[:n], batch, repeats)
             row[f"ms_per_pair_b{batch}_{precision}"] = ms
             if batch == 32:
                 row[f"pairs_per_s_b32_{precision}"] = 1000 / ms
-                if spec["kind"] == "cerberus" and precision != "int8":  # quantized ops are not counted
+                if spec["kind"] == "cerberus" and precision in ("fp32", "bf16"):  # torch's FLOP counter only
                     if "flops_per_pair" not in row:  # the same pairs, the same FLOPs at every precision
                         row["flops_per_pair"] = flops_per_pair(scorer, questions[:n], candidates[:n])
                     row[f"gflops_b32_{precision}"] = row["flops_per_pair"] / ms / 1e6

@@ -11,7 +11,7 @@ from as2 import precision as precisions
 from as2.batching import length_batches
 from cerberus.collate import encode_pairs
 
-INFERENCE_PRECISIONS = (*precisions.PRECISIONS, "int8")
+INFERENCE_PRECISIONS = (*precisions.PRECISIONS, "int8", "onnx", "onnx_int8")
 
 
 def for_inference(model, precision: str):
@@ -20,10 +20,15 @@ def for_inference(model, precision: str):
     ``auto`` / ``fp32`` / ``bf16`` resolve as ``as2.precision`` says (the model itself is returned). ``int8``
     returns a copy whose Linear layers are dynamically quantized (int8 weights, activations quantized per
     batch; on an AVX2-only CPU the fast path): the one-logit output layers stay fp32, so scores do not tie.
+    ``onnx`` / ``onnx_int8`` return the student exported to ONNX Runtime (``cerberus.onnx_student``).
     """
     import copy
 
-    if precisions.check(precision, INFERENCE_PRECISIONS) != "int8":
+    if precisions.check(precision, INFERENCE_PRECISIONS) in ("onnx", "onnx_int8"):
+        from cerberus.onnx_student import OnnxStudent
+
+        return OnnxStudent(model, int8=precision == "onnx_int8"), precision, torch.float32
+    if precision != "int8":
         resolved = precisions.resolve(precision)
         return model, resolved, precisions.torch_dtype(resolved)
     from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
@@ -63,8 +68,11 @@ def score_pairs(
     if n == 0:
         return out
     lengths = [len(q) + len(c) for q, c in zip(questions, candidates, strict=True)]
-    device = next(model.parameters()).device
-    model.eval()
+    if isinstance(model, torch.nn.Module):
+        device = next(model.parameters()).device
+        model.eval()
+    else:  # an ONNX Runtime session (cerberus.onnx_student): inputs from the CPU
+        device = torch.device("cpu")
     for idx in tqdm(length_batches(lengths, batch_size), desc="score", unit="batch", disable=not progress):
         enc = encode_pairs(
             tokenizer, [questions[i] for i in idx], [candidates[i] for i in idx], max_length, pad_multiple

@@ -16,7 +16,7 @@ def precision_section(student: str, report: dict, bench: dict) -> list[str]:
     costs = bench.get("systems", {}).get(student, {})
     runs = report.get("runs", {})
     auto = bench.get("hardware", {}).get("auto_precision")
-    names = {p: f"{student}_{p}" for p in ("fp32", "bf16", "int8")}
+    names = {p: f"{student}_{p}" for p in ("fp32", "bf16", "int8", "onnx", "onnx_int8")}
     if auto in names and student in runs:
         names[auto] = student
     rows = [p for p in names if f"ms_per_pair_b32_{p}" in costs]
@@ -41,7 +41,7 @@ def precision_section(student: str, report: dict, bench: dict) -> list[str]:
         delta = f"{100 * (m - base):+.2f}" if m is not None and base is not None else ""
         gflops = costs.get(f"gflops_b32_{p}")
         achieved = ""
-        if gflops:  # not counted for int8: quantized kernels are not in torch's FLOP counter
+        if gflops:  # not counted for int8 and ONNX: their kernels are not in torch's FLOP counter
             achieved = f"{gflops:.0f}" + (
                 f" ({100 * gflops / peaks[p]:.0f}% of {peaks[p]:.0f})" if p in peaks else ""
             )
