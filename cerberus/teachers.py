@@ -55,12 +55,13 @@ class CerberusTeacher:
 
         self.model, _, dtype = for_inference(CerberusStudent.from_pretrained(path), precision)  # int8 too
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.kw = {"batch_size": batch_size, "max_length": max_length, "dtype": dtype}
+        self.batch_size, self.max_length, self.dtype = batch_size, max_length, dtype
 
     def score(self, questions, candidates, qids, cids) -> np.ndarray:
         from cerberus.scoring import score_pairs
 
-        out = score_pairs(self.model, self.tokenizer, questions, candidates, **self.kw)
+        out = score_pairs(self.model, self.tokenizer, questions, candidates, batch_size=self.batch_size,
+                          max_length=self.max_length, dtype=self.dtype)  # fmt: skip
         return out[:, 0] if self.model.num_heads == 1 else out[:, -1]
 
 

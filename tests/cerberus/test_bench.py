@@ -90,6 +90,9 @@ def test_bench_rows_costs_and_metrics(tiny_bert, tiny_split, tmp_path, monkeypat
             rows[name]["flops_per_pair"] / rows[name]["ms_per_pair_b32_fp32"] / 1e6
         )
         assert ("pairs_per_s_b32_bf16" in rows[name]) == native  # emulated bf16 is never timed
+    onnx = bench.inference_precisions()[1:]  # ONNX Runtime where installed: the student only
+    assert all(rows["cerberus"][f"ms_per_pair_b32_{p}"] > 0 for p in onnx)
+    assert not any(k.endswith("onnx") for k in rows["a"])
     # FLOPs of a one-head tiny BERT (2 + 1 layers, hidden 32): at least its encoder's matmuls, far below 1e8
     assert 2 * 3 * 12 * 32 * 32 * 8 < rows["a"]["flops_per_pair"] < 1e8
     assert result["matmul_peak_gflops"]["fp32"] > 0
