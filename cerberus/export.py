@@ -17,6 +17,21 @@ models onto ``classifier.dense`` and ``classifier.out_proj``. Only a head that p
 of a student saved before heads shared the body's relative position bias have no standard equivalent and
 are refused with a message. A one-head model (a teacher) needs no ``--head``.
 The export checks itself: it scores a few pairs with both models and refuses a difference above 1e-4.
+
+Any student, mean-pooled or multi-head, exports whole to ONNX (``pip install -e ".[onnx]"``):
+
+    python -m cerberus.export --model runs/wikiqa/students/cerberus/model --out exported/ --format onnx
+
+writes ``model.onnx`` (inputs as the tokenizer names them; outputs ``logits`` ``[N, heads]`` and the combined
+``score`` ``[N]``) beside the tokenizer files, checked the same way against the student (``onnx_int8``:
+ONNX Runtime's dynamic int8 quantization of it, its difference stated, not bounded). To rank with it:
+
+    import onnxruntime, transformers
+    tok = transformers.AutoTokenizer.from_pretrained("exported/")
+    session = onnxruntime.InferenceSession("exported/model.onnx")
+    enc = tok(["Where was Marie Curie born?"] * 2, ["She won two Nobel prizes.", "..."], padding=True,
+              return_tensors="np")
+    logits, score = session.run(None, {i.name: enc[i.name] for i in session.get_inputs()})
 """
 
 from __future__ import annotations
@@ -38,6 +53,7 @@ CHECK_PAIRS = [
     ("who wrote hamlet ?", "the tragedy was written by william shakespeare around 1600 ."),
 ]
 MAX_DIFF = 1e-4
+FORMATS = ("standard", "onnx", "onnx_int8")
 
 
 @dataclass
@@ -46,10 +62,13 @@ class ExportConfig:
     out: str = field(default="", metadata={"help": "output folder of the standard model"})
     head: str = field(default="", metadata={"help": "head to export (needed when the model has several)"})
     max_length: int = field(default=0, metadata={"help": "CrossEncoder max_length to save (0: tokenizer's)"})
+    format: str = field(default="standard", metadata={"help": f"one of {FORMATS}"})
 
     def __post_init__(self):
         if not self.model or not self.out:
             raise ValueError("model and out are required")
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {FORMATS}, got {self.format!r}")
 
 
 def _layer_list(model: torch.nn.Module) -> str:
@@ -141,6 +160,35 @@ def check_parity(student, standard, head: str, tokenizer) -> float:
     return float((ours - theirs).abs().max())
 
 
+def export_onnx_folder(student, tokenizer, cfg: ExportConfig) -> dict:
+    """The whole student as ``model.onnx`` (every head's logit and the combined score) beside its tokenizer."""
+    from as2.data import atomic_dir
+    from cerberus.collate import encode_pairs
+    from cerberus.onnx_student import OnnxStudent, export_onnx
+
+    int8 = cfg.format == "onnx_int8"
+    enc = encode_pairs(tokenizer, [q for q, _ in CHECK_PAIRS], [c for _, c in CHECK_PAIRS], max_length=64)
+    inputs = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    with torch.no_grad():
+        ours = student.eval()(**inputs)
+    with atomic_dir(cfg.out) as tmp:
+        file = export_onnx(student, tmp / "model.fp32.onnx", int8=int8)
+        file.rename(tmp / "model.onnx")
+        (tmp / "model.fp32.onnx").unlink(missing_ok=True)
+        theirs = OnnxStudent.from_file(tmp / "model.onnx", student)(**inputs)
+        diff = max(float((ours[k] - theirs[k]).abs().max()) for k in ("logits", "score"))
+        if diff > MAX_DIFF and not int8:
+            raise ConfigError(
+                f"the ONNX graph scores differently (max abs difference {diff:.2e}); nothing written"
+            )
+        tokenizer.save_pretrained(tmp)
+        summary = {"model": cfg.model, "out": cfg.out, "format": cfg.format, "heads": student.head_names,
+                   "combine": student.config.combine, "outputs": ["logits", "score"], "max_abs_diff": diff}  # fmt: skip
+        (tmp / "export.json").write_text(json.dumps(summary, indent=2) + "\n")
+    logger.info("exported the student (%s) to %s (max abs difference %.2e)", cfg.format, cfg.out, diff)
+    return summary
+
+
 def main(argv: list[str] | None = None) -> dict:
     cfg, _ = parse(ExportConfig, argv, description=__doc__)
     setup_logging()
@@ -152,6 +200,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     student = CerberusStudent.from_pretrained(cfg.model)
     tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+    if cfg.format != "standard":
+        summary = export_onnx_folder(student, tokenizer, cfg)
+        print(json.dumps(summary))
+        return summary
     standard, head = to_standard(student, cfg.head)
     diff = check_parity(student, standard, head, tokenizer)
     if diff > MAX_DIFF:

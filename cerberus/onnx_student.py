@@ -33,6 +33,16 @@ ONNX_PRECISIONS = ("onnx", "onnx_int8")
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
+def _onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ConfigError(
+            "precision onnx / onnx_int8 needs ONNX Runtime: pip install -e '.[onnx]' (onnxruntime, onnx, onnxscript)"
+        ) from None
+    return onnxruntime
+
+
 class _Outputs(torch.nn.Module):
     """The student with tensor inputs and a tuple of outputs, as the exporter wants them."""
 
@@ -88,28 +98,31 @@ class OnnxStudent:
     """A student exported to ONNX and run by an ONNX Runtime CPU session; called like the torch student."""
 
     def __init__(self, model: torch.nn.Module, int8: bool = False, threads: int = 0):
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise ConfigError(
-                "precision onnx / onnx_int8 needs ONNX Runtime: pip install -e '.[onnx]' (onnxruntime, onnx, "
-                "onnxscript)"
-            ) from None
+        _onnxruntime()  # a clear message before any export work
         model.eval()
+        with tempfile.TemporaryDirectory(prefix="as2-onnx-") as tmp:
+            self._start(
+                export_onnx(model, Path(tmp) / "student.onnx", int8=int8).read_bytes(), model, threads
+            )
+
+    @classmethod
+    def from_file(cls, path: str | Path, model: torch.nn.Module, threads: int = 0) -> OnnxStudent:
+        """A session over an exported ``model.onnx``; ``model`` supplies the head names and config."""
+        new = cls.__new__(cls)
+        new._start(Path(path).read_bytes(), model, threads)
+        return new
+
+    def _start(self, graph: bytes, model: torch.nn.Module, threads: int) -> None:
+        ort = _onnxruntime()
         self.head_names = list(model.head_names)
         self.num_heads = len(self.head_names)
         self.config = model.config
-        with tempfile.TemporaryDirectory(prefix="as2-onnx-") as tmp:
-            file = export_onnx(model, Path(tmp) / "student.onnx", int8=int8)
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads or torch.get_num_threads()
-            options.inter_op_num_threads = 1
-            self.session = ort.InferenceSession(
-                file.read_bytes(), options, providers=["CPUExecutionProvider"]
-            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()  # as torch: timings compare
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         self.inputs = [i.name for i in self.session.get_inputs()]
-        logger.info("ONNX Runtime %s session, %s, %d threads", ort.__version__, "int8" if int8 else "fp32",
-                    options.intra_op_num_threads)  # fmt: skip
+        logger.info("ONNX Runtime %s session, %d threads", ort.__version__, options.intra_op_num_threads)
 
     def __call__(self, input_ids, attention_mask, token_type_ids=None) -> dict[str, torch.Tensor]:
         if token_type_ids is None:

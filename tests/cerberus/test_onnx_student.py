@@ -47,3 +47,29 @@ def test_onnx_scores_and_ranks_as_the_torch_student(arch, request, tmp_path):
     int8 = Ranker(folder, precision="onnx_int8").score(pairs, heads=True)
     assert int8.shape == torch_scores.shape and np.isfinite(int8).all()
     assert 0 < np.abs(int8 - torch_scores).max() < 0.5  # quantized (not the fp32 graph), still close
+
+
+def test_exported_onnx_folder_ranks_as_the_student_with_onnxruntime_alone(tiny_bert, tmp_path, pickles):
+    """Bug caught: a mean-pooled or multi-head student (our default) that no standard format can carry; an
+    exported graph whose inputs a user cannot feed from the tokenizer, or whose outputs drift from the student."""
+    import onnxruntime
+
+    from cerberus import export
+
+    folder = _student(tiny_bert, tmp_path / "student")
+    summary = export.main(["--model", str(folder), "--out", str(tmp_path / "onnx"), "--format", "onnx"])
+    assert summary["heads"] == ["a", "b"] and summary["max_abs_diff"] <= export.MAX_DIFF
+    files = {p.name for p in (tmp_path / "onnx").iterdir()}
+    assert {"model.onnx", "export.json", "tokenizer_config.json"} <= files and not pickles(tmp_path / "onnx")
+    assert not any(".fp32" in f or ".tmp" in f for f in files)
+
+    # the README's few lines: a tokenizer and an ONNX Runtime session, nothing of this project
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "onnx"))
+    session = onnxruntime.InferenceSession(str(tmp_path / "onnx" / "model.onnx"))
+    enc = tok([QUESTION] * len(CANDIDATES), CANDIDATES, padding=True, return_tensors="np")
+    logits, score = session.run(None, {i.name: enc[i.name] for i in session.get_inputs()})
+    ours = Ranker(folder, precision="fp32").score([(QUESTION, c) for c in CANDIDATES], heads=True)
+    np.testing.assert_allclose(np.column_stack([logits, score]), ours, atol=1e-4)
+
+    int8 = export.main(["--model", str(folder), "--out", str(tmp_path / "q"), "--format", "onnx_int8"])
+    assert 0 < int8["max_abs_diff"] < 0.5 and (tmp_path / "q" / "model.onnx").is_file()
