@@ -15,6 +15,13 @@ Writes ``output`` (the input split plus one float column per teacher; ``as2.json
 fingerprint) and ``runs_dir/<teacher>.trec`` (run name = teacher name). Scores are computed in chunks of
 questions cached under ``output/../.<output>.cache/<teacher>-<fingerprint>/``: an interrupted run continues
 where it stopped, and a fingerprint (model files + kind + settings + data) that changed is never reused.
+
+Under a launcher the chunks are shared out among the ranks (``as2.shards``; each rank resumes its own):
+
+    OMP_NUM_THREADS=1 deepspeed --num_accelerators 2 data_prep/teacher_scores.py --config configs/teachers.yaml
+    torchrun --nproc_per_node 2 data_prep/teacher_scores.py --config configs/teachers.yaml
+
+and rank 0 writes the same output as one process would.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from as2 import shards
 from as2.config import cli, parse, setup_logging
 from as2.data import (
     BASE_COLUMNS,
@@ -88,14 +96,23 @@ class TeacherScoresConfig:
 
 
 def score_teacher(
-    name: str, spec: dict, questions, cache: Path, cfg: TeacherScoresConfig, precision: str
+    name: str,
+    spec: dict,
+    questions,
+    cache: Path,
+    cfg: TeacherScoresConfig,
+    precision: str,
+    rank: int = 0,
+    world: int = 1,
 ) -> list[np.ndarray]:
-    """Scores of one teacher for every question, computed chunk by chunk with a resumable cache."""
+    """Scores of one teacher for every question (on rank 0; ``[]`` on the others), computed chunk by chunk
+    with a resumable cache; with several ranks, each scores its share of the chunks (``as2.shards``)."""
     from tqdm.auto import tqdm
 
     cache.mkdir(parents=True, exist_ok=True)
-    chunks = range(0, len(questions), cfg.chunk_questions)
-    todo = [s for s in chunks if not (cache / f"{s:08d}.npy").is_file()]
+    chunks = list(range(0, len(questions), cfg.chunk_questions))
+    mine = shards.my_chunks(len(chunks), rank, world)  # chunk indices
+    todo = [chunks[i] for i in mine if not (cache / f"{chunks[i]:08d}.npy").is_file()]
     if todo:
         teacher = load_teacher(
             spec,
@@ -103,7 +120,7 @@ def score_teacher(
             max_length=spec.get("max_length", cfg.max_length),
             precision=precision,
         )
-        for s in tqdm(todo, desc=f"teacher {name}", unit="chunk"):
+        for s in tqdm(todo, desc=f"teacher {name}", unit="chunk", disable=rank != 0):
             part = questions[s : s + cfg.chunk_questions]
             flat = teacher.score(
                 [q.question for q in part for _ in q.cids],
@@ -115,8 +132,13 @@ def score_teacher(
             np.save(tmp, np.asarray(flat, dtype=np.float32), allow_pickle=False)
             tmp.rename(cache / f"{s:08d}.npy")
     else:
-        logger.info("teacher %s: all %d chunks cached in %s", name, len(chunks), cache)
-    flat = np.concatenate([np.load(cache / f"{s:08d}.npy", allow_pickle=False) for s in chunks])
+        logger.info("teacher %s: all %d chunks cached in %s", name, len(mine), cache)
+    values = {i: np.load(cache / f"{chunks[i]:08d}.npy", allow_pickle=False) for i in mine}
+    sizes = [sum(len(q.cids) for q in questions[s : s + cfg.chunk_questions]) for s in chunks]
+    gathered = shards.gather_chunks(values, sizes, rank, world)
+    if rank != 0:
+        return []
+    flat = np.concatenate(gathered)
     if not np.isfinite(flat).all():
         raise DataError(f"teacher {name!r} produced NaN or inf scores (cache {cache})")
     bounds = np.cumsum([0] + [len(q.cids) for q in questions])
@@ -140,7 +162,8 @@ def previous_scores(out: Path, data_fp: str) -> dict[str, tuple[str, list]]:
 
 def main(argv: list[str] | None = None) -> dict:
     cfg, _ = parse(TeacherScoresConfig, argv, description=__doc__)
-    setup_logging()
+    rank, world = shards.init()  # one process, or the ranks of a launcher (deepspeed, torchrun)
+    setup_logging(rank)
 
     # 1. the split and its fingerprint; teacher columns already present are kept unless re-scored
     questions = apply_protocol(from_dataset(load(cfg.data)), cfg.protocol)
@@ -160,13 +183,22 @@ def main(argv: list[str] | None = None) -> dict:
             "precision": precision if spec["kind"] != "run" else None,
         }
         fp = teacher_fingerprint(spec["path"], settings, data_fp)
-        if done.get(name, (None,))[0] == fp:
+        if shards.agree(done.get(name, (None,))[0] == fp, world):  # rank 0's output decides for every rank
             logger.info("teacher %s: scores in %s are up to date (fingerprint %s)", name, out, fp[:16])
             per_question = done[name][1]
         else:
             per_question = score_teacher(
-                name, spec, questions, cache_root / f"{name}-{fp[:16]}", cfg, settings["precision"]
+                name,
+                spec,
+                questions,
+                cache_root / f"{name}-{fp[:16]}",
+                cfg,
+                settings["precision"],
+                rank,
+                world,
             )
+        if rank != 0:
+            continue
         for q, s in zip(questions, per_question, strict=True):
             q.scores[name] = [float(x) for x in s]
         records[name] = {**settings, "path": str(spec["path"]), "fingerprint": fp}
@@ -174,9 +206,14 @@ def main(argv: list[str] | None = None) -> dict:
             run = {q.qid: dict(zip(q.cids, q.scores[name], strict=True)) for q in questions}
             write_run(Path(cfg.runs_dir) / f"{name}.trec", run, name)
 
-    # 3. write the scored split atomically, then drop the chunk cache
+    # 3. rank 0 writes the scored split atomically; every rank drops its chunk cache
+    if rank != 0:
+        shards.barrier(world)
+        shutil.rmtree(cache_root, ignore_errors=True)
+        return {}
     meta.update(teachers=records, scored_from=str(cfg.data), protocol=cfg.protocol, hardware=hardware())
     stats = save(questions, out, summary=meta)
+    shards.barrier(world)
     shutil.rmtree(cache_root, ignore_errors=True)
     summary = {
         "output": str(out),

@@ -1,0 +1,92 @@
+"""Data parallelism for the inference stages: ranks started by a launcher share out chunks, rank 0 merges.
+
+    deepspeed --num_accelerators 2 data_prep/teacher_scores.py --config ...     # 2 ranks on this machine
+    deepspeed --hostfile hosts --num_nodes 2 data_prep/teacher_scores.py ...    # several machines
+    torchrun --nproc_per_node 2 data_prep/teacher_scores.py ...
+
+A launcher (``deepspeed``, ``torchrun``) sets ``RANK`` / ``WORLD_SIZE`` / ``MASTER_ADDR`` / ``MASTER_PORT``;
+without one, a stage runs as a world of one and never touches ``torch.distributed``. Work comes in chunks
+numbered ``0 .. n-1``; chunk ``i`` belongs to rank ``i % world`` (:func:`my_chunks`), so the split depends
+on nothing but the chunk count and the world size. Each rank caches the chunks it computed (an interrupted
+run resumes per chunk, on every rank), then :func:`gather_chunks` brings every chunk's float32 values to
+rank 0 through the process group (gloo: CPU tensors; no shared filesystem needed), where the stage writes its
+output exactly as a single process would.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+def init() -> tuple[int, int]:
+    """``(rank, world size)``; joins the launcher's process group (gloo) when there is more than one rank."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")  # env:// from the launcher
+    return dist.get_rank(), dist.get_world_size()
+
+
+def my_chunks(n: int, rank: int, world: int) -> list[int]:
+    """The chunk indices of ``rank``: ``rank, rank + world, ...`` below ``n``."""
+    return list(range(rank, n, world))
+
+
+def gather_chunks(
+    mine: Mapping[int, np.ndarray], sizes: Sequence[int], rank: int, world: int
+) -> list[np.ndarray]:
+    """Every chunk's 1-D float32 values, in chunk order, on rank 0 (other ranks get ``[]``).
+
+    ``mine`` holds this rank's chunks (``my_chunks``); ``sizes`` the length of every chunk, which every rank
+    knows from the data, so that each rank sends one flat tensor padded to the longest shard.
+    """
+    if world == 1:
+        return [np.asarray(mine[i], dtype=np.float32) for i in range(len(sizes))]
+    import torch
+    import torch.distributed as dist
+
+    def shard(r: int) -> list[int]:
+        return my_chunks(len(sizes), r, world)
+
+    longest = max(sum(sizes[i] for i in shard(r)) for r in range(world))
+    flat = np.zeros(longest, dtype=np.float32)
+    parts = [np.asarray(mine[i], dtype=np.float32) for i in shard(rank)]
+    if parts:
+        joined = np.concatenate(parts)
+        flat[: len(joined)] = joined
+    received = [torch.zeros(longest) for _ in range(world)]
+    dist.all_gather(received, torch.from_numpy(flat))
+    if rank != 0:
+        return []
+    chunks: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(sizes)
+    for r in range(world):
+        values, at = received[r].numpy(), 0
+        for i in shard(r):
+            chunks[i] = values[at : at + sizes[i]].copy()
+            at += sizes[i]
+    return chunks
+
+
+def agree(flag: bool, world: int) -> bool:
+    """Rank 0's ``flag`` on every rank (so that all ranks take the same branch, e.g. "up to date")."""
+    if world == 1:
+        return flag
+    import torch
+    import torch.distributed as dist
+
+    value = torch.tensor([int(flag)])
+    dist.broadcast(value, src=0)
+    return bool(value.item())
+
+
+def barrier(world: int) -> None:
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
