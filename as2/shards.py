@@ -16,7 +16,8 @@ output exactly as a single process would.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -71,6 +72,37 @@ def gather_chunks(
             chunks[i] = values[at : at + sizes[i]].copy()
             at += sizes[i]
     return chunks
+
+
+def compute_chunks(
+    sizes: Sequence[int],
+    compute: Callable[[int], np.ndarray],
+    cache: Path,
+    rank: int = 0,
+    world: int = 1,
+    desc: str = "chunks",
+) -> list[np.ndarray]:
+    """Every chunk's float32 values on rank 0, in chunk order (``[]`` on the other ranks).
+
+    Each rank computes its chunks (``my_chunks``) with ``compute(i)``, which must return ``sizes[i]``
+    values, and caches each in ``cache/<i>.npy`` (written aside, then renamed): a rerun after an
+    interruption computes only the chunks not cached yet. ``cache`` must be keyed by whatever the values
+    depend on (model, settings, data): a cached chunk is never checked again.
+    """
+    from tqdm.auto import tqdm
+
+    cache.mkdir(parents=True, exist_ok=True)
+    mine = my_chunks(len(sizes), rank, world)
+    todo = [i for i in mine if not (cache / f"{i:08d}.npy").is_file()]
+    for i in tqdm(todo, desc=desc, unit="chunk", disable=rank != 0 or not todo):
+        values = np.asarray(compute(i), dtype=np.float32).ravel()
+        if len(values) != sizes[i]:
+            raise ValueError(f"chunk {i}: {len(values)} values, expected {sizes[i]}")
+        tmp = cache / f".{i:08d}.tmp.npy"
+        np.save(tmp, values, allow_pickle=False)
+        tmp.rename(cache / f"{i:08d}.npy")
+    values = {i: np.load(cache / f"{i:08d}.npy", allow_pickle=False) for i in mine}
+    return gather_chunks(values, sizes, rank, world)
 
 
 def agree(flag: bool, world: int) -> bool:

@@ -12,22 +12,35 @@ table with columns ``question`` and ``candidate`` (optional ``qid``, ``cid``; se
 multi-head student (run name ``<name>.<head>``), and ``OUT/<name>.predict.json`` (counts, timing).
 With ``--candidates RUN`` only the (question, candidate) pairs that run lists are scored: the cascade's
 second stage after a cheap first-stage ranker.
+
+Pairs are scored in chunks (``--chunk_pairs``) cached under ``OUT/.<name>.cache/`` until the runs are
+written, so an interrupted run resumes; under a launcher the chunks are shared out among the ranks and
+rank 0 writes the same runs as one process would (``as2.shards``):
+
+    OMP_NUM_THREADS=1 deepspeed --num_accelerators 2 cerberus/predict.py --model ... --data ... --out ...
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from as2 import precision as precisions
+from as2 import shards
 from as2.config import cli, parse, setup_logging, write_json
 from as2.data import DataError
 from as2.runs import read_run, write_run
 from as2.table import load_split
 from cerberus.modeling import CerberusStudent
 from cerberus.scoring import INFERENCE_PRECISIONS, for_inference, score_pairs
+from cerberus.teachers import teacher_fingerprint
 
 logger = logging.getLogger("cerberus.predict")
 
@@ -43,7 +56,10 @@ class PredictConfig:
     max_length: int = field(default=128, metadata={"help": "tokens per pair"})
     precision: str = field(
         default="auto",
-        metadata={"help": "auto (bf16 where the hardware has it, else fp32), fp32, bf16, int8 (dynamic)"},
+        metadata={"help": f"auto (bf16 where the hardware has it, else fp32), one of {INFERENCE_PRECISIONS}"},
+    )
+    chunk_pairs: int = field(
+        default=8192, metadata={"help": "pairs per cached chunk (the resume and rank unit)"}
     )
 
     def __post_init__(self):
@@ -53,6 +69,8 @@ class PredictConfig:
         if not self.name or any(c.isspace() for c in self.name):
             raise ValueError(f"name must be one word, got {self.name!r}")
         precisions.check(self.precision, INFERENCE_PRECISIONS)
+        if self.chunk_pairs < 1:
+            raise ValueError(f"chunk_pairs must be >= 1, got {self.chunk_pairs}")
 
 
 def select_pairs(ds, candidates_run: str | None) -> list[tuple[str, str, str, str]]:
@@ -77,28 +95,37 @@ def select_pairs(ds, candidates_run: str | None) -> list[tuple[str, str, str, st
 
 def main(argv: list[str] | None = None) -> dict:
     cfg, _ = parse(PredictConfig, argv, description=__doc__)
-    setup_logging()
+    rank, world = shards.init()  # one process, or the ranks of a launcher (deepspeed, torchrun)
+    setup_logging(rank)
     from transformers import AutoTokenizer
 
     # 1. model, tokenizer and the pairs to score
     model = CerberusStudent.from_pretrained(cfg.model)
     tokenizer = AutoTokenizer.from_pretrained(cfg.model)
     pairs = select_pairs(load_split(cfg.data), cfg.candidates or None)
-
-    # 2. score
     model, resolved, dtype = for_inference(model, cfg.precision)
+
+    # 2. score in chunks of pairs, shared out among the ranks, each cached until the runs are written
+    width = model.num_heads + 1
+    starts = list(range(0, len(pairs), cfg.chunk_pairs))
+    settings = {"precision": resolved, "max_length": cfg.max_length, "batch_size": cfg.batch_size}
+    key = teacher_fingerprint(cfg.model, settings, hashlib.sha256(json.dumps(pairs).encode()).hexdigest())
+    cache_root = Path(cfg.out) / f".{cfg.name}.cache"
+
+    def compute(i: int):
+        part = pairs[starts[i] : starts[i] + cfg.chunk_pairs]
+        return score_pairs(model, tokenizer, [p[2] for p in part], [p[3] for p in part], batch_size=cfg.batch_size,
+                           max_length=cfg.max_length, dtype=dtype)  # fmt: skip
+
+    sizes = [width * len(pairs[s : s + cfg.chunk_pairs]) for s in starts]
     start = time.perf_counter()
-    scores = score_pairs(
-        model,
-        tokenizer,
-        [p[2] for p in pairs],
-        [p[3] for p in pairs],
-        batch_size=cfg.batch_size,
-        max_length=cfg.max_length,
-        dtype=dtype,
-        progress=True,
-    )
+    chunks = shards.compute_chunks(sizes, compute, cache_root / key[:16], rank, world, desc="score")
     seconds = time.perf_counter() - start
+    if rank != 0:
+        shards.barrier(world)
+        shutil.rmtree(cache_root, ignore_errors=True)
+        return {}
+    scores = np.concatenate(chunks).reshape(-1, width) if chunks else np.zeros((0, width), np.float32)
 
     # 3. one run per head (multi-head students) and one for the combined score
     out = Path(cfg.out)
@@ -118,10 +145,13 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds": seconds,
         "ms_per_pair": 1000 * seconds / max(1, len(pairs)),
         "precision": resolved,
+        "ranks": world,
         "hardware": precisions.hardware(),
         "runs": files,
     }
     write_json(out / f"{cfg.name}.predict.json", summary)
+    shards.barrier(world)
+    shutil.rmtree(cache_root, ignore_errors=True)
     logger.info("scored %d pairs in %.1f s (%s); runs: %s", len(pairs), seconds, resolved, ", ".join(files))
     return summary
 

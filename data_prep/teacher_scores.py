@@ -107,35 +107,25 @@ def score_teacher(
 ) -> list[np.ndarray]:
     """Scores of one teacher for every question (on rank 0; ``[]`` on the others), computed chunk by chunk
     with a resumable cache; with several ranks, each scores its share of the chunks (``as2.shards``)."""
-    from tqdm.auto import tqdm
+    starts = list(range(0, len(questions), cfg.chunk_questions))
+    parts = [questions[s : s + cfg.chunk_questions] for s in starts]
+    teacher = None
 
-    cache.mkdir(parents=True, exist_ok=True)
-    chunks = list(range(0, len(questions), cfg.chunk_questions))
-    mine = shards.my_chunks(len(chunks), rank, world)  # chunk indices
-    todo = [chunks[i] for i in mine if not (cache / f"{chunks[i]:08d}.npy").is_file()]
-    if todo:
-        teacher = load_teacher(
-            spec,
-            batch_size=cfg.batch_size,
-            max_length=spec.get("max_length", cfg.max_length),
-            precision=precision,
+    def compute(i: int) -> np.ndarray:
+        nonlocal teacher
+        if teacher is None:  # loaded only if some chunk is not cached yet
+            teacher = load_teacher(spec, batch_size=cfg.batch_size, max_length=spec.get("max_length", cfg.max_length),
+                                   precision=precision)  # fmt: skip
+        part = parts[i]
+        return teacher.score(
+            [q.question for q in part for _ in q.cids],
+            [c for q in part for c in q.candidates],
+            [q.qid for q in part for _ in q.cids],
+            [c for q in part for c in q.cids],
         )
-        for s in tqdm(todo, desc=f"teacher {name}", unit="chunk", disable=rank != 0):
-            part = questions[s : s + cfg.chunk_questions]
-            flat = teacher.score(
-                [q.question for q in part for _ in q.cids],
-                [c for q in part for c in q.candidates],
-                [q.qid for q in part for _ in q.cids],
-                [c for q in part for c in q.cids],
-            )
-            tmp = cache / f".{s:08d}.tmp.npy"
-            np.save(tmp, np.asarray(flat, dtype=np.float32), allow_pickle=False)
-            tmp.rename(cache / f"{s:08d}.npy")
-    else:
-        logger.info("teacher %s: all %d chunks cached in %s", name, len(mine), cache)
-    values = {i: np.load(cache / f"{chunks[i]:08d}.npy", allow_pickle=False) for i in mine}
-    sizes = [sum(len(q.cids) for q in questions[s : s + cfg.chunk_questions]) for s in chunks]
-    gathered = shards.gather_chunks(values, sizes, rank, world)
+
+    sizes = [sum(len(q.cids) for q in part) for part in parts]
+    gathered = shards.compute_chunks(sizes, compute, cache, rank, world, desc=f"teacher {name}")
     if rank != 0:
         return []
     flat = np.concatenate(gathered)

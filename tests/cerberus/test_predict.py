@@ -166,3 +166,57 @@ def test_raw_file_errors_name_file_line_and_field(student_dir, tmp_path, text, m
     with pytest.raises(DataError, match=message):
         predict.main(["--model", str(student_dir), "--data", str(src), "--out", str(tmp_path / "o")])
     assert not (tmp_path / "o").exists()
+
+
+def test_interrupted_prediction_resumes_and_two_ranks_predict_as_one(
+    student_dir, tiny_split, tmp_path, monkeypatch
+):
+    """Bugs caught: a rerun after a kill that scores every pair again, chunks lost or merged out of order
+    across ranks (a candidate gets another's score), a cache left beside the runs."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from as2 import engine
+
+    base = [
+        "--model",
+        str(student_dir),
+        "--data",
+        str(tiny_split),
+        "--max_length",
+        "32",
+        "--chunk_pairs",
+        "5",
+    ]
+    one = predict.main([*base, "--out", str(tmp_path / "one")])
+    calls, real = [], predict.score_pairs
+
+    def killed(*args, **kwargs):
+        calls.append(len(args[2]))
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(predict, "score_pairs", killed)
+    with pytest.raises(KeyboardInterrupt):
+        predict.main([*base, "--out", str(tmp_path / "resumed")])
+    assert not (tmp_path / "resumed" / "cerberus.trec").exists()
+    resumed = []
+    monkeypatch.setattr(predict, "score_pairs", lambda *a, **k: resumed.append(1) or real(*a, **k))
+    again = predict.main([*base, "--out", str(tmp_path / "resumed")])
+    assert len(resumed) == -(-one["pairs"] // 5) - 1  # every chunk but the one cached before the kill
+    assert read_run(tmp_path / "resumed" / "cerberus.trec") == read_run(tmp_path / "one" / "cerberus.trec")
+    assert again["pairs"] == one["pairs"] and not list((tmp_path / "resumed").glob(".*cache*"))
+
+    launcher = Path(sys.executable).parent / "deepspeed"
+    cmd = [str(launcher), "--num_accelerators", "2", "--master_port", str(engine.free_port()), "cerberus/predict.py",
+           *base, "--out", str(tmp_path / "two"), "--precision", "fp32"]  # fmt: skip
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(cmd, cwd=repo, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for name in ("cerberus", "cerberus.t1", "cerberus.t2"):
+        assert read_run(tmp_path / "two" / f"{name}.trec") == read_run(tmp_path / "one" / f"{name}.trec")
+    assert json.loads((tmp_path / "two" / "cerberus.predict.json").read_text())["ranks"] == 2
