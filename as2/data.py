@@ -30,12 +30,12 @@ of each candidate) and raises :class:`DataError` naming the file, the line and t
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,9 +80,15 @@ def _where(source: str, line: int | None, qid: str | None = None) -> str:
     return f"{where} (question {qid!r})" if qid is not None else where
 
 
-def validate(questions: Sequence[Question], source: str = "<data>") -> None:
+def validate(questions: Iterable[Question], source: str = "<data>") -> None:
     """Check the contract; raise :class:`DataError` at the first violation, naming file, line and field."""
-    seen: dict[str, int | None] = {}
+    for _ in checked(questions, source):
+        pass
+
+
+def checked(questions: Iterable[Question], source: str = "<data>") -> Iterator[Question]:
+    """Each question once it passed the contract's checks (:func:`validate`, one question at a time)."""
+    seen: dict[str, int | None] = {}  # question ids: the only state kept across questions
     for q in questions:
         qwhere = _where(source, q.line, q.qid)
         if not str(q.qid).strip():
@@ -124,6 +130,7 @@ def validate(questions: Sequence[Question], source: str = "<data>") -> None:
                 if s is None or not math.isfinite(float(s)):
                     where = _where(source, line if line is not None else q.line, q.qid)
                     raise DataError(f"{where}: field {name!r} (teacher score of candidate {cid!r}) is {s!r}")
+        yield q
 
 
 def is_clean(labels: Sequence[int]) -> bool:
@@ -165,17 +172,22 @@ def sample_negatives(ds, max_negatives: int, seed: int = 0):
     return ds.map(cut, desc=f"sampling <= {max_negatives} negatives per question")
 
 
-def statistics(questions: Sequence[Question]) -> dict[str, int]:
+STATISTICS = ("questions", "pairs", "positives", "clean_questions", "clean_pairs", "clean_positives")
+
+
+def statistics(questions: Iterable[Question]) -> dict[str, int]:
     """The counts published for AS2 corpora (questions, pairs, positives, and the same for ``clean``)."""
-    clean = [q for q in questions if is_clean(q.labels)]
-    return {
-        "questions": len(questions),
-        "pairs": sum(len(q.cids) for q in questions),
-        "positives": sum(sum(q.labels) for q in questions),
-        "clean_questions": len(clean),
-        "clean_pairs": sum(len(q.cids) for q in clean),
-        "clean_positives": sum(sum(q.labels) for q in clean),
-    }
+    counts = dict.fromkeys(STATISTICS, 0)
+    for q in questions:
+        _count(counts, q)
+    return counts
+
+
+def _count(counts: dict[str, int], q: Question) -> None:
+    for prefix in ("", "clean_") if is_clean(q.labels) else ("",):
+        counts[f"{prefix}questions"] += 1
+        counts[f"{prefix}pairs"] += len(q.cids)
+        counts[f"{prefix}positives"] += sum(q.labels)
 
 
 def teacher_names(column_names: Iterable[str]) -> list[str]:
@@ -191,11 +203,10 @@ def require_teachers(column_names: Iterable[str], needed: Iterable[str], where: 
         raise DataError(f"{where}: {what} needs teacher column(s) {missing}; the split has {have}")
 
 
-def to_dataset(questions: Sequence[Question]):
-    """Build a ``datasets.Dataset`` with the contract's schema (teacher columns as float32 lists)."""
+def features(teachers: Sequence[str] = ()):
+    """The contract's ``datasets.Features`` (teacher columns as float32 lists)."""
     import datasets
 
-    names = sorted({name for q in questions for name in q.scores})
     features = {
         "qid": datasets.Value("string"),
         "question": datasets.Value("string"),
@@ -203,7 +214,15 @@ def to_dataset(questions: Sequence[Question]):
         "candidates": datasets.Sequence(datasets.Value("string")),
         "labels": datasets.Sequence(datasets.Value("int8")),
     }
-    features.update({name: datasets.Sequence(datasets.Value("float32")) for name in names})
+    features.update({name: datasets.Sequence(datasets.Value("float32")) for name in teachers})
+    return datasets.Features(features)
+
+
+def to_dataset(questions: Sequence[Question]):
+    """Build a ``datasets.Dataset`` with the contract's schema (teacher columns as float32 lists)."""
+    import datasets
+
+    names = sorted({name for q in questions for name in q.scores})
     columns = {
         "qid": [q.qid for q in questions],
         "question": [q.question for q in questions],
@@ -213,7 +232,7 @@ def to_dataset(questions: Sequence[Question]):
     }
     for name in names:
         columns[name] = [q.scores.get(name) for q in questions]
-    return datasets.Dataset.from_dict(columns, features=datasets.Features(features))
+    return datasets.Dataset.from_dict(columns, features=features(names))
 
 
 def from_dataset(ds) -> list[Question]:
@@ -234,25 +253,45 @@ def from_dataset(ds) -> list[Question]:
     return out
 
 
-def save(questions: Sequence[Question], out_dir: str | os.PathLike, summary: dict | None = None) -> dict:
-    """Validate, then write the dataset and ``as2.json`` to ``out_dir`` atomically.
+def save(questions: Iterable[Question], out_dir: str | os.PathLike, summary: dict | None = None) -> dict:
+    """Validate and write the dataset and ``as2.json`` to ``out_dir`` atomically, one question at a time.
 
-    Everything is written to a temporary sibling folder that is renamed into place last, so an interrupted
-    run leaves no folder that looks complete. An existing ``out_dir`` is replaced only once the new one is
-    fully written.
+    ``questions`` may be a stream (a reader's generator): each question is checked, counted and appended to
+    an Arrow file in batches, so memory holds one batch whatever the corpus size (ASNQ's 20M lines). Teacher
+    columns are those of every question of a list, or of the first question of a stream. Everything is written to a
+    temporary sibling folder renamed into place last: an interrupted run leaves no folder that looks
+    complete, and an existing ``out_dir`` is replaced only once the new one is fully written.
     """
-    validate(questions, source=str(summary.get("source", "<data>")) if summary else "<data>")
+    import datasets
+    from datasets.arrow_writer import ArrowWriter
+
+    source = str(summary.get("source", "<data>")) if summary else "<data>"
+    stream = checked(questions, source)
+    first = next(stream, None)
+    if first is None:
+        raise DataError(f"{source}: no questions to write")
+    # teacher columns: every name of a list of questions; of a stream, the first question's (later ones may
+    # lack a teacher, a null cell, but not add one)
+    names = sorted(
+        {n for q in questions for n in q.scores} if isinstance(questions, Sequence) else first.scores
+    )
+    counts = dict.fromkeys(STATISTICS, 0)
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    stats = {**(summary or {}), **statistics(questions)}
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    tmp.chmod(0o755)
-    try:
-        to_dataset(questions).save_to_disk(str(tmp))
+    arrow = out_dir.parent / f".{out_dir.name}.{os.getpid()}.arrow"  # beside, not inside, the folder it fills
+    with atomic_dir(out_dir) as tmp, contextlib.ExitStack() as cleanup:
+        cleanup.callback(arrow.unlink, missing_ok=True)
+        with ArrowWriter(features=features(names), path=str(arrow), writer_batch_size=1000) as writer:
+            for q in itertools.chain([first], stream):
+                if not set(q.scores) <= set(names):
+                    raise DataError(f"{_where(source, q.line, q.qid)}: teacher columns {sorted(q.scores)}, "
+                                    f"beyond the first question's {names}")  # fmt: skip
+                _count(counts, q)
+                writer.write({"qid": q.qid, "question": q.question, "cids": q.cids, "candidates": q.candidates,
+                              "labels": q.labels, **{n: q.scores.get(n) for n in names}})  # fmt: skip
+            writer.finalize()
+        datasets.Dataset.from_file(str(arrow)).save_to_disk(str(tmp))  # read back through a memory map
+        stats = {**(summary or {}), **counts}
         (tmp / SUMMARY_FILE).write_text(json.dumps(stats, indent=2) + "\n")
-        replace_dir(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return stats
 
 

@@ -15,7 +15,7 @@ and :func:`group_rows` folds consecutive rows into :class:`~as2.data.Question` o
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from as2.data import DataError, Question
@@ -63,13 +63,20 @@ def parse_label(value: Any, where: str, field: str = "label", mapping: Mapping[i
 
 
 def group_rows(rows: Iterable[Row], source: str, limit_questions: int | None = None) -> list[Question]:
-    """Fold consecutive rows into questions (see the module docstring); stop after ``limit_questions``.
+    """Fold consecutive rows into questions (see the module docstring); stop after ``limit_questions``."""
+    return list(iter_questions(rows, source, limit_questions))
+
+
+def iter_questions(
+    rows: Iterable[Row], source: str, limit_questions: int | None = None
+) -> Iterator[Question]:
+    """:func:`group_rows` as a stream: each question as soon as its last row is read (memory: one question).
 
     Raises :class:`DataError` if the rows of one question id disagree on the question text, or if there
     are no rows at all.
     """
-    questions: list[Question] = []
     current: Question | None = None
+    started = 0
     for row in rows:
         if current is not None and (
             row.qid == current.qid if row.qid is not None else row.question == current.question
@@ -80,13 +87,15 @@ def group_rows(rows: Iterable[Row], source: str, limit_questions: int | None = N
                     f"{row.question!r}, but line {current.line} of the same question id has {current.question!r}"
                 )
         else:
-            if limit_questions is not None and len(questions) >= limit_questions:
-                break
-            qid = row.qid if row.qid is not None else str(len(questions))
+            if current is not None:
+                yield current
+            if limit_questions is not None and started >= limit_questions:
+                return
+            qid = row.qid if row.qid is not None else str(started)
             current = Question(qid=qid, question=row.question, line=row.line)
-            questions.append(current)
+            started += 1
         cid = row.cid if row.cid is not None else f"{current.qid}-{len(current.cids)}"
         current.add(cid, row.text, row.label, row.line)
-    if not questions:
+    if current is None:
         raise DataError(f"{source}: no rows to convert")
-    return questions
+    yield current

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from as2 import table
@@ -83,7 +84,7 @@ class ConvertConfig:
             raise ConfigError(f"subset and split apply only to source hub, not {self.source!r}")
 
 
-def read_corpus(cfg: ConvertConfig) -> list[Question]:
+def read_corpus(cfg: ConvertConfig) -> Iterable[Question]:
     """Dispatch to the reader of ``cfg.source`` with the options it takes."""
     limit = cfg.limit_questions
     if cfg.source == "wikiqa":
@@ -110,8 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
     setup_logging()
     try:
         # 2. Read the corpus into questions (the readers check labels, columns and field counts)
-        questions = read_corpus(cfg)
-        logger.info("read %d questions from %s (%s)", len(questions), cfg.input, cfg.source)
+        questions = read_corpus(cfg)  # a list, or a stream (ASNQ) that save() consumes as it writes
         # 3. Validate the contract and write the split atomically, with its summary beside it
         config = {k: v for k, v in to_dict(cfg).items() if v is not None}
         summary = {"source": str(cfg.input), "format": cfg.source, "config": config}
@@ -119,7 +119,9 @@ def main(argv: list[str] | None = None) -> dict:
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    logger.info("wrote %s", cfg.output)
+    logger.info(
+        "wrote %d questions from %s (%s) to %s", stats["questions"], cfg.input, cfg.source, cfg.output
+    )
     # 4. The counts, as the last line of stdout
     print(json.dumps(stats))
     return stats
