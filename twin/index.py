@@ -10,6 +10,12 @@ line, index order) and ``OUT/meta.json`` (model fingerprint, dim, normalization,
 prints the meta and the build time as one JSON line. Memory stays at one chunk plus the index (vectors are spilled to
 ``.OUT.work-<key>/``); rerunning an interrupted build resumes from the spilled chunks. Only a twin with the
 cosine crossing can be indexed (its score is an inner product of normalized vectors).
+
+Under a launcher the ranks encode every ``world``-th chunk each, and for ``Flat`` / ``IVF...`` specs add
+their chunks to shards of the trained index that rank 0 merges (``twin.store.build_index``): the same
+neighbours as one process.
+
+    OMP_NUM_THREADS=1 deepspeed --num_accelerators 2 twin/index.py --model ... --corpus ... --out ... --spec IVF256,Flat
 """
 
 from __future__ import annotations
@@ -56,9 +62,11 @@ def main(argv: list[str] | None = None) -> dict:
     cfg, _ = parse(IndexConfig, argv, description=__doc__)
     import torch
 
+    from as2 import shards
     from twin.store import build_index
 
-    setup_logging()
+    rank, world = shards.init()  # one process, or the ranks of a launcher (deepspeed, torchrun)
+    setup_logging(rank)
     logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader logs every CPU-feature probe
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -77,8 +85,12 @@ def main(argv: list[str] | None = None) -> dict:
         train_size=cfg.train_size,
         seed=cfg.seed,
         precision=cfg.precision,
+        rank=rank,
+        world=world,
     )
-    meta = {**meta, "seconds": time.perf_counter() - start}
+    if rank != 0:
+        return {}
+    meta = {**meta, "seconds": time.perf_counter() - start, "ranks": world}
     print(json.dumps(meta))
     return meta
 

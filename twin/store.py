@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from as2 import precision as precisions
+from as2 import shards
 from as2.config import ConfigError
 from as2.data import DataError, atomic_dir
 from twin.encode import corpus_kind, encode, read_corpus
@@ -73,9 +74,18 @@ def _spill(
 
 
 def _encode_corpus(
-    corpus: Path, work: Path, model, batch_size: int, chunk_size: int, progress: bool, precision: str
+    corpus: Path,
+    work: Path,
+    model,
+    batch_size: int,
+    chunk_size: int,
+    progress: bool,
+    precision: str,
+    rank: int = 0,
+    world: int = 1,
 ):
-    """Spill the corpus chunk by chunk; returns ``(chunks, documents)``. Ids are checked on the way."""
+    """Spill the corpus chunk by chunk; returns ``(chunks, documents)``. Ids are checked on the way (by every
+    rank, over the whole corpus); chunk ``n`` is encoded by rank ``n % world``."""
     from tqdm.auto import tqdm
 
     seen: set[str] = set()
@@ -93,10 +103,12 @@ def _encode_corpus(
             ids.append(doc_id)
             texts.append(text)
             if len(ids) == chunk_size:
-                _spill(work, chunks, ids, texts, model, batch_size, bar, precision)
+                if chunks % world == rank:
+                    _spill(work, chunks, ids, texts, model, batch_size, bar, precision)
                 chunks, count, ids, texts = chunks + 1, count + len(ids), [], []
         if ids:
-            _spill(work, chunks, ids, texts, model, batch_size, bar, precision)
+            if chunks % world == rank:
+                _spill(work, chunks, ids, texts, model, batch_size, bar, precision)
             chunks, count = chunks + 1, count + len(ids)
     if count == 0:
         raise DataError(f"{corpus}: empty corpus (no documents)")
@@ -114,8 +126,16 @@ def build_index(
     seed: int = 0,
     progress: bool = True,
     precision: str = "auto",
+    rank: int = 0,
+    world: int = 1,
 ) -> dict:
     """Build ``out`` from every document of ``corpus`` encoded by the twin's document tower.
+
+    With ``world`` ranks (``as2.shards``), chunk ``n`` is encoded by rank ``n % world`` into the shared work
+    folder; rank 0 trains the index (if its type needs it) on a sample of all chunks; then, for index types
+    that merge (``Flat``, ``IVF...``), each rank adds its own chunks to a copy of the trained index and rank 0
+    merges the shards (``merge_from``), while other types (``HNSW...``) are filled by rank 0 alone. Several
+    machines need ``out``'s parent folder on a shared filesystem. Rank 0 returns the meta, the others ``{}``.
 
     ``precision`` (auto | fp32 | bf16) is resolved once and recorded in the meta (and the resume key).
 
@@ -147,15 +167,19 @@ def build_index(
 
     # 1. stream the corpus, spilling one encoded chunk at a time (done chunks are skipped)
     try:
-        chunks, count = _encode_corpus(corpus, work, model, batch_size, chunk_size, progress, precision)
+        chunks, count = _encode_corpus(
+            corpus, work, model, batch_size, chunk_size, progress and rank == 0, precision, rank, world
+        )
     except DataError:
         shutil.rmtree(work, ignore_errors=True)  # bad input: resuming cannot fix it, leave nothing behind
         raise
+    shards.barrier(world)  # every chunk spilled
     clock.append(time.perf_counter())
     vectors = [np.load(work / f"{n:06d}.npy", mmap_mode="r") for n in range(chunks)]
+    ids_order = list(range(chunks))  # the chunks in index order
 
-    # 2. train on a seeded sample if the index type needs it, then add chunk by chunk
-    if not index.is_trained:
+    # 2. train on a seeded sample if the index type needs it (rank 0), then add chunk by chunk
+    if not index.is_trained and rank == 0:
         rng = np.random.default_rng(seed)
         pick = np.sort(rng.choice(count, size=min(train_size, count), replace=False))
         offsets = np.cumsum([0] + [len(v) for v in vectors])
@@ -172,8 +196,14 @@ def build_index(
                 f"index spec {spec!r} could not be trained on {len(sample)} vectors: {e}"
             ) from None
         del sample
-    for v in tqdm(vectors, desc="index", unit="chunk", disable=not progress):
-        index.add(np.ascontiguousarray(v, dtype=np.float32))
+    if world > 1 and _mergeable(index):
+        index, ids_order = _add_in_shards(index, vectors, work, rank, world)
+    elif rank == 0:
+        for v in tqdm(vectors, desc="index", unit="chunk", disable=not progress):
+            index.add(np.ascontiguousarray(v, dtype=np.float32))
+    if rank != 0:
+        shards.barrier(world)  # rank 0 writes; the work folder stays until it is done
+        return {}
 
     clock.append(time.perf_counter())
 
@@ -192,8 +222,9 @@ def build_index(
         "max_length": model.config.max_length,
         "precision": precision,
     }
-    _write(index, work, chunks, meta, out)
+    _write(index, work, ids_order, meta, out)
     clock.append(time.perf_counter())
+    shards.barrier(world)
     shutil.rmtree(work, ignore_errors=True)
     logger.info("indexed %d documents (%s, dim %d) into %s", count, spec, model.dim, out)
     steps = ("load", "encode", "index", "write")
@@ -203,13 +234,47 @@ def build_index(
     }
 
 
-def _write(index, work: Path, chunks: int, meta: dict, out: Path) -> None:
+def _mergeable(index) -> bool:
+    """Whether shards of this index type merge (``Flat`` and other flat codes, ``IVF...``)."""
+    import faiss
+
+    return isinstance(index, faiss.IndexFlatCodes) or faiss.try_extract_index_ivf(index) is not None
+
+
+def _add_in_shards(index, vectors: list, work: Path, rank: int, world: int):
+    """Each rank adds its chunks (``n % world == rank``) to a copy of the trained index; rank 0 merges the
+    shards in rank order. Returns ``(index, chunk order of its entries)`` on rank 0."""
+    import faiss
+
+    trained = work / "trained.faiss"
+    if rank == 0:
+        faiss.write_index(index, str(trained.with_suffix(".tmp")))
+        os.replace(trained.with_suffix(".tmp"), trained)
+    shards.barrier(world)
+    shard = faiss.read_index(str(trained))
+    mine = shards.my_chunks(len(vectors), rank, world)
+    for n in mine:
+        shard.add(np.ascontiguousarray(vectors[n], dtype=np.float32))
+    faiss.write_index(shard, str(work / f".shard-{rank}.tmp"))
+    os.replace(work / f".shard-{rank}.tmp", work / f"shard-{rank}.faiss")
+    shards.barrier(world)
+    if rank != 0:
+        return None, []
+    merged = faiss.read_index(str(trained))
+    ivf = faiss.try_extract_index_ivf(merged) is not None
+    for r in range(world):
+        other = faiss.read_index(str(work / f"shard-{r}.faiss"))
+        merged.merge_from(other, merged.ntotal if ivf else 0)  # IVF: ids shifted past the entries before
+    return merged, [n for r in range(world) for n in shards.my_chunks(len(vectors), r, world)]
+
+
+def _write(index, work: Path, order: list[int], meta: dict, out: Path) -> None:
     import faiss
 
     with atomic_dir(out) as tmp:
         faiss.write_index(index, str(tmp / INDEX_FILE))
         with open(tmp / IDS_FILE, "wb") as f:
-            for n in range(chunks):
+            for n in order:  # ids in the order the index holds their vectors
                 f.write((work / f"{n:06d}.ids").read_bytes())
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
