@@ -272,3 +272,22 @@ $(WQ)/data/%_peers/as2.json: configs/wikiqa/peers.yaml $(WQ)/data/%/as2.json $(P
 
 $(WQ)/eval_peers/%/report.json: $(WQ)/data/%_peers/as2.json
 	$(PY) -m as2.evaluate --data $(WQ)/data/$* --out $(@D) --run $(foreach p,$(PEERS),$(WQ)/runs_peers/$*/$(p).trec)
+
+# ---- Scaling: the data-parallel stages on 1 and 2 ranks of this machine (`make scaling`; after make bench) ----
+# as2.bench_ranks times each command from launch to exit, outputs cleaned before every run (nothing resumed)
+SCALE := $(WQ)/scaling
+DEV_PAIRS = $(shell $(PY) -c 'import json; print(json.load(open("$(WQ)/data/dev/as2.json"))["pairs"])')
+SCALE_TEACHERS := $(words $(CANDIDATES))
+
+.PHONY: scaling
+scaling: $(SCALE)/teacher_scores.json $(SCALE)/index.json
+
+$(SCALE)/teacher_scores.json: configs/wikiqa/teachers_dev.yaml $(WQ)/data/dev_scored/as2.json
+	$(PY) -m as2.bench_ranks --name teacher_scores --script data_prep/teacher_scores.py --unit pairs \
+	  --items $$(( $(DEV_PAIRS) * $(SCALE_TEACHERS) )) --clean $(SCALE)/dev_scored '$(SCALE)/.dev_scored.cache' \
+	  --out $(@D) -- --config $< --output $(SCALE)/dev_scored --runs_dir $(SCALE)/runs
+
+$(SCALE)/index.json: $(WQ)/twin_bench/bench.json
+	$(PY) -m as2.bench_ranks --name index --script twin/index.py --unit docs --items 20000 \
+	  --clean $(SCALE)/index '$(SCALE)/.index.work-*' --out $(@D) -- --model $(WQ)/twin/model --corpus $(WQ)/twin_bench/corpus_20000.tsv \
+	  --out $(SCALE)/index --spec IVF256,Flat

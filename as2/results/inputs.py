@@ -35,3 +35,17 @@ def read_splits(folder: str, copies: Path, splits=tuple(PEER_SPLITS)) -> dict[st
     if not found:
         raise FileNotFoundError(f"{folder}: no <split>/report.json for any of {', '.join(splits)}")
     return found
+
+
+def read_folder(folder: str, copies: Path) -> dict[str, dict]:
+    """``{name: JSON}`` of every ``FOLDER/<name>.json``, copied beside the page."""
+    files = sorted(Path(folder).glob("*.json"))
+    if not files:
+        raise FileNotFoundError(f"{folder}: no <name>.json")
+    copies.mkdir(parents=True, exist_ok=True)
+    found = {}
+    for path in files:
+        found[path.stem] = read_json(str(path))
+        if path.resolve() != (copies / path.name).resolve():
+            shutil.copyfile(path, copies / path.name)
+    return found

@@ -24,10 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from as2.config import atomic_write_text, parse, setup_logging
-from as2.results.inputs import EXTRA_SPLITS, read_json, read_splits
+from as2.results.inputs import EXTRA_SPLITS, read_folder, read_json, read_splits
 from as2.results.machine import environment
 from as2.results.plot import plot
-from as2.results.sections import adaptive_section, peer_section, precision_section, twin_section
+from as2.results.sections import (
+    adaptive_section,
+    peer_section,
+    precision_section,
+    scaling_section,
+    twin_section,
+)
 from as2.results.table import markdown, members_text, peer_rows, table_rows
 from as2.results.targets import targets
 from as2.tables import pipe_table
@@ -58,6 +64,10 @@ class ResultsConfig:
     splits: str = field(
         default="", metadata={"help": "folder of dev / selqa_dev report.json: MAP columns beside test"}
     )
+    scaling: str = field(
+        default="", metadata={"help": "folder of as2.bench_ranks <stage>.json (make scaling)"}
+    )
+    asnq: str = field(default="", metadata={"help": "data_prep.bench_asnq bench.json"})
     command: str = field(default="make bench", metadata={"help": "the command that produced the inputs"})
     max_p: float = field(default=0.05, metadata={"help": "p-value at or below which a difference is marked"})
 
@@ -72,7 +82,8 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(cfg.out)
     (out / "results").mkdir(parents=True, exist_ok=True)
     inputs = {"report": cfg.report, "bench": cfg.bench, "twin_bench": cfg.twin_bench,
-              "retrieval": cfg.retrieval, "selection": cfg.selection, "adaptive": cfg.adaptive}  # fmt: skip
+              "retrieval": cfg.retrieval, "selection": cfg.selection, "adaptive": cfg.adaptive,
+              "asnq": cfg.asnq}  # fmt: skip
     data = {k: read_json(v) if v else {} for k, v in inputs.items()}
     for k, v in inputs.items():  # the JSON behind every number, beside the page
         if v and Path(v).resolve() != (out / "results" / f"{k}.json").resolve():
@@ -81,6 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
     report, bench, twin_bench = data["report"], data["bench"], data["twin_bench"]
     peers = read_splits(cfg.peers, out / "results" / "peers") if cfg.peers else {}
     splits = read_splits(cfg.splits, out / "results" / "splits", EXTRA_SPLITS) if cfg.splits else {}
+    scaling = read_folder(cfg.scaling, out / "results" / "scaling") if cfg.scaling else {}
     rows = table_rows(report, bench, data["selection"], splits, student=cfg.student, ensemble=cfg.ensemble,
                       max_p=cfg.max_p) + peer_rows(peers)  # fmt: skip
     checks = targets(rows, twin_bench, student=cfg.student, ensemble=cfg.ensemble, twin=cfg.twin,
@@ -99,6 +111,8 @@ def main(argv: list[str] | None = None) -> dict:
         + (" --adaptive docs/results/adaptive.json" if data["adaptive"] else "")
         + (" --peers docs/results/peers" if peers else "")
         + (" --splits docs/results/splits" if splits else "")
+        + (" --scaling docs/results/scaling" if scaling else "")
+        + (" --asnq docs/results/asnq.json" if data["asnq"] else "")
         + " --out docs`.",
         "",
         *environment(bench.get("hardware", {})),
@@ -121,6 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
     lines += ["", *precision_section(cfg.student, report, bench), *adaptive_section(data["adaptive"])]
     lines += [*(twin_section(twin_bench, data["retrieval"]) if twin_bench or data["retrieval"] else [])]
     lines += peer_section(peers)
+    lines += scaling_section(scaling, data["asnq"])
     page = out / "RESULTS.md"
     kept = ""
     if page.is_file() and DISCUSSION in page.read_text():

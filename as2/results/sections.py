@@ -138,3 +138,42 @@ def peer_section(peers: dict[str, dict]) -> list[str]:
         for name in names
     ]
     return [*lines, pipe_table(["system", *(PEER_SPLITS[s] for s in splits)], cells), ""]
+
+
+def scaling_section(scaling: dict[str, dict], asnq: dict) -> list[str]:
+    """The data-parallel stages on 1 and N ranks (``as2.bench_ranks``) and ASNQ-scale conversion."""
+    if not scaling and not asnq:
+        return []
+    lines = ["## Scale-out", ""]
+    if scaling:
+        lines += ["Each stage timed from launch to exit under the `deepspeed` launcher on this machine (start-up, "
+                  "model loading and rank 0's merge included), the cores split evenly among the ranks "
+                  "(`make scaling`, `as2.bench_ranks`); efficiency = (t_1 / t_N) / N.", ""]  # fmt: skip
+        cells = []
+        for name, r in scaling.items():
+            unit = r["unit"]
+            for ranks, row in sorted(r["ranks"].items(), key=lambda kv: int(kv[0])):
+                cells.append([f"`{name}`", str(ranks), str(row["threads"]), f"{row['seconds']:.1f}",
+                              f"{row[f'{unit}_per_s']:.1f} {unit}/s", f"{row['efficiency']:.2f}"])  # fmt: skip
+        lines += [
+            pipe_table(["stage", "ranks", "threads per rank", "seconds", "throughput", "efficiency"], cells),
+            "",
+        ]
+    if asnq:
+        lines += [f"- ASNQ-shaped input ({asnq['lines']:,} lines, {asnq['questions']:,} questions, "
+                  f"{asnq['input_mib']:.0f} MiB; `python -m data_prep.bench_asnq`): converted in "
+                  f"{asnq['convert_seconds']:.0f} s ({asnq['lines_per_s']:,.0f} lines/s), peak RSS of the converter "
+                  f"{asnq['peak_rss_mib']:.0f} MiB (streamed: one question and one Arrow batch in memory), output "
+                  f"{asnq['output_mib']:.0f} MiB.", ""]  # fmt: skip
+    lines += [
+        "On N machines (`deepspeed --hostfile`): every rank reads the whole split (or corpus) and works on the "
+        "chunks `i % N == rank`; teacher scoring and prediction send only their float32 scores, once, to rank 0 "
+        "(an all-gather over gloo, each rank's share padded to the largest: N x pairs / N floats), so no shared "
+        "filesystem is needed; the index build spills its chunks and shards to the output's folder, which must "
+        "be shared, and rank 0 merges the shards (memory: the whole index, as one process holds it). What grows "
+        "with N: launcher start-up and one model load per rank (fixed costs), and the merge on rank 0 (linear in "
+        "the data); the work per rank shrinks as 1/N, so efficiency falls once a rank's share is small against "
+        "its model load.",
+        "",
+    ]
+    return lines

@@ -161,3 +161,19 @@ def test_adaptive_section_lists_each_setting(unpad):
     assert "| lead_0.1 | 1.60 | 0.770 (p 0.210) | 2.10 | 30% |" in lines
     assert "(`b`, `a`)" in lines[2]
     assert adaptive_section({}) == []
+
+
+def test_scaling_section_rows_and_asnq_line(unpad):
+    from as2.results.sections import scaling_section
+
+    scaling = {"index": {"unit": "docs", "ranks": {"1": {"threads": 2, "seconds": 50.0, "docs_per_s": 400.0,
+                                                           "efficiency": 1.0},
+                                                     "2": {"threads": 1, "seconds": 40.0, "docs_per_s": 500.0,
+                                                           "efficiency": 0.625}}}}  # fmt: skip
+    asnq = {"lines": 20_000_000, "questions": 57_000, "input_mib": 3000.0, "convert_seconds": 400.0,
+            "lines_per_s": 50_000.0, "peak_rss_mib": 900.0, "output_mib": 2500.0}  # fmt: skip
+    text = unpad("\n".join(scaling_section(scaling, asnq)))
+    assert "| `index` | 1 | 2 | 50.0 | 400.0 docs/s | 1.00 |" in text
+    assert "| `index` | 2 | 1 | 40.0 | 500.0 docs/s | 0.62 |" in text
+    assert "20,000,000 lines" in text and "peak RSS of the converter 900 MiB" in text
+    assert scaling_section({}, {}) == []
