@@ -109,7 +109,10 @@ def main(argv: list[str] | None = None) -> dict:
     width = model.num_heads + 1
     starts = list(range(0, len(pairs), cfg.chunk_pairs))
     settings = {"precision": resolved, "max_length": cfg.max_length, "batch_size": cfg.batch_size}
-    key = teacher_fingerprint(cfg.model, settings, hashlib.sha256(json.dumps(pairs).encode()).hexdigest())
+    pairs_hash = hashlib.sha256()
+    for pair in pairs:  # one pair at a time: no string the size of the whole split
+        pairs_hash.update(json.dumps(pair).encode())
+    key = teacher_fingerprint(cfg.model, settings, pairs_hash.hexdigest())
     cache_root = Path(cfg.out) / f".{cfg.name}.cache"
 
     def compute(i: int):
