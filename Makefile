@@ -241,7 +241,8 @@ docs/RESULTS.md: $(WQ)/bench/bench.json $(WQ)/twin_bench/bench.json $(WQ)/eval_r
 	  --twin_bench $(WQ)/twin_bench/bench.json --retrieval $(WQ)/eval_retrieve/report.json \
 	  --adaptive $(WQ)/adaptive/adaptive.json \
 	  --selection $(WQ)/select/ensemble.json --twin_teacher $(TWIN_TEACHER) --out docs --splits $(WQ)/splits \
-	  $(if $(wildcard $(WQ)/eval_peers/test/report.json),--peers $(WQ)/eval_peers)
+	  $(if $(wildcard $(WQ)/eval_peers/test/report.json),--peers $(WQ)/eval_peers) \
+	  $(if $(wildcard $(SCALE)/*.json),--scaling $(SCALE)) $(if $(wildcard $(ASNQ_BENCH)),--asnq $(ASNQ_BENCH))
 
 # ---- Peers: what users get from the libraries' defaults (`make peers`; not part of make bench) ---------------
 # sentence-transformers CrossEncoders fine-tuned with that library's own trainer and recipe (cerberus/peer.py)
@@ -279,8 +280,13 @@ SCALE := $(WQ)/scaling
 DEV_PAIRS = $(shell $(PY) -c 'import json; print(json.load(open("$(WQ)/data/dev/as2.json"))["pairs"])')
 SCALE_TEACHERS := $(words $(CANDIDATES))
 
-.PHONY: scaling
+.PHONY: scaling asnq-bench
 scaling: $(SCALE)/teacher_scores.json $(SCALE)/index.json
+
+# ASNQ-scale conversion: 20M generated lines in ASNQ's format through data_prep.convert (lines/s, peak RSS)
+ASNQ_BENCH := runs/bench_asnq/bench.json
+asnq-bench: install
+	$(PY) -m data_prep.bench_asnq --lines 20000000 --out $(dir $(ASNQ_BENCH))
 
 $(SCALE)/teacher_scores.json: configs/wikiqa/teachers_dev.yaml $(WQ)/data/dev_scored/as2.json
 	$(PY) -m as2.bench_ranks --name teacher_scores --script data_prep/teacher_scores.py --unit pairs \
