@@ -169,16 +169,10 @@ def test_raw_file_errors_name_file_line_and_field(student_dir, tmp_path, text, m
 
 
 def test_interrupted_prediction_resumes_and_two_ranks_predict_as_one(
-    student_dir, tiny_split, tmp_path, monkeypatch
+    student_dir, tiny_split, tmp_path, monkeypatch, launch
 ):
     """Bugs caught: a rerun after a kill that scores every pair again, chunks lost or merged out of order
     across ranks (a candidate gets another's score), a cache left beside the runs."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from as2 import engine
 
     base = [
         "--model",
@@ -210,13 +204,7 @@ def test_interrupted_prediction_resumes_and_two_ranks_predict_as_one(
     assert read_run(tmp_path / "resumed" / "cerberus.trec") == read_run(tmp_path / "one" / "cerberus.trec")
     assert again["pairs"] == one["pairs"] and not list((tmp_path / "resumed").glob(".*cache*"))
 
-    launcher = Path(sys.executable).parent / "deepspeed"
-    cmd = [str(launcher), "--num_accelerators", "2", "--master_port", str(engine.free_port()), "cerberus/predict.py",
-           *base, "--out", str(tmp_path / "two"), "--precision", "fp32"]  # fmt: skip
-    repo = Path(__file__).resolve().parents[2]
-    proc = subprocess.run(cmd, cwd=repo, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    launch("cerberus/predict.py", *base, "--out", tmp_path / "two", "--precision", "fp32")
     for name in ("cerberus", "cerberus.t1", "cerberus.t2"):
         assert read_run(tmp_path / "two" / f"{name}.trec") == read_run(tmp_path / "one" / f"{name}.trec")
     assert json.loads((tmp_path / "two" / "cerberus.predict.json").read_text())["ranks"] == 2

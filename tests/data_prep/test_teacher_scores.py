@@ -229,28 +229,15 @@ def test_clean_protocol_scores_only_clean_questions(tmp_path):
     assert ds["qid"] == ["a"] and summary["questions"] == 1 and all(is_clean(x) for x in ds["labels"])
 
 
-def test_two_ranks_under_the_launcher_score_as_one_process(tiny_split, tiny_student, tmp_path):
+def test_two_ranks_under_the_launcher_score_as_one_process(tiny_split, tiny_student, tmp_path, launch):
     """Bugs caught: chunks scored twice or by no rank, shards merged out of order (a question gets another
     question's scores), ranks that disagree on what is up to date and hang, caches left behind."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from as2 import engine
-
     specs = {"t": {"kind": "cerberus", "path": str(tiny_student)}}
     one = run_main(tiny_split, tmp_path / "one", tmp_path / "runs1", specs, "--chunk_questions", "2")
-    launcher = Path(sys.executable).parent / "deepspeed"
-    cmd = [str(launcher), "--num_accelerators", "2", "--master_port", str(engine.free_port()),
-           "data_prep/teacher_scores.py", "--data", str(tiny_split), "--output", str(tmp_path / "two"),
-           "--runs_dir", str(tmp_path / "runs2"), "--teachers", json.dumps(specs), "--max_length", "32",
-           "--chunk_questions", "2", "--precision", "fp32"]  # fmt: skip
-    repo = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    argv = ["--data", tiny_split, "--output", tmp_path / "two", "--runs_dir", tmp_path / "runs2", "--teachers",
+            json.dumps(specs), "--max_length", "32", "--chunk_questions", "2", "--precision", "fp32"]  # fmt: skip
     for _ in range(2):  # the second run: up to date on rank 0, so no rank scores (and none waits forever)
-        proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        launch("data_prep/teacher_scores.py", *argv)
     a, b = load(tmp_path / "one"), load(tmp_path / "two")
     assert a["qid"] == b["qid"] and a["t"] == b["t"]  # bit for bit: fp32 in both, same batches per chunk
     assert read_run(tmp_path / "runs1" / "t.trec") == read_run(tmp_path / "runs2" / "t.trec")

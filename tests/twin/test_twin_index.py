@@ -202,31 +202,18 @@ def test_missing_and_corrupt_index_files(twin_dir, corpus, tmp_path):
         open_index(tmp_path / "idx2")
 
 
-def test_two_ranks_build_the_index_of_one_process(twin_dir, tmp_path):
+def test_two_ranks_build_the_index_of_one_process(twin_dir, tmp_path, launch):
     """Bugs caught: chunks encoded twice or by no rank, shards merged with clashing ids (IVF), ids.txt out of
     the order the merged index holds its vectors, so that a hit names another document."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from as2 import engine
-
     corpus = tmp_path / "corpus.tsv"  # 40 documents in chunks of 3: 14 chunks shared by 2 ranks
     corpus.write_text(
         "".join(f"d{i}\t{SENTENCES[i % 10]} {SENTENCES[i // 10]}\n" for i in range(40))
     )  # distinct
-    repo = Path(__file__).resolve().parents[2]
-    launcher = Path(sys.executable).parent / "deepspeed"
     for spec in ("Flat", "IVF2,Flat", "HNSW8"):
         name = spec.replace(",", "_")
         build_index(twin_dir, corpus, tmp_path / f"one_{name}", spec=spec, chunk_size=3, progress=False)
-        cmd = [str(launcher), "--num_accelerators", "2", "--master_port", str(engine.free_port()), "twin/index.py",
-               "--model", str(twin_dir), "--corpus", str(corpus), "--out", str(tmp_path / f"two_{name}"),
-               "--spec", spec, "--chunk_size", "3"]  # fmt: skip
-        proc = subprocess.run(cmd, cwd=repo, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
-                              text=True, timeout=600)  # fmt: skip
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        launch("twin/index.py", "--model", twin_dir, "--corpus", corpus, "--out", tmp_path / f"two_{name}",
+               "--spec", spec, "--chunk_size", "3")  # fmt: skip
         a, b = open_index(tmp_path / f"one_{name}"), open_index(tmp_path / f"two_{name}")
         assert sorted(a.ids) == sorted(b.ids) and a.meta["count"] == b.meta["count"] == 40
         q = np.random.default_rng(0).normal(size=(5, a.meta["dim"])).astype(np.float32)
