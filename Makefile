@@ -281,7 +281,7 @@ DEV_PAIRS = $(shell $(PY) -c 'import json; print(json.load(open("$(WQ)/data/dev/
 SCALE_TEACHERS := $(words $(CANDIDATES))
 
 .PHONY: scaling asnq-bench
-scaling: $(SCALE)/teacher_scores.json $(SCALE)/index.json
+scaling: $(SCALE)/teacher_scores.json $(SCALE)/index.json $(SCALE)/index_rss.json
 
 # ASNQ-scale conversion: 20M generated lines in ASNQ's format through data_prep.convert (lines/s, peak RSS)
 ASNQ_BENCH := runs/bench_asnq/bench.json
@@ -297,3 +297,9 @@ $(SCALE)/index.json: $(WQ)/twin_bench/bench.json
 	$(PY) -m as2.bench_ranks --name index --script twin/index.py --unit docs --items 20000 \
 	  --clean $(SCALE)/index '$(SCALE)/.index.work-*' --out $(@D) -- --model $(WQ)/twin/model --corpus $(WQ)/twin_bench/corpus_20000.tsv \
 	  --out $(SCALE)/index --spec IVF256,Flat
+
+# peak RSS of one process building a Flat index over 1,000,000 synthetic sentences (twin.bench --rss_size)
+$(SCALE)/index_rss.json: $(WQ)/twin/model/model.safetensors
+	$(PY) -m twin.bench --model $(WQ)/twin/model --encoder $(AS2_MODELS)/$(ENCODER_$(TWIN_TEACHER)) \
+	  --data $(WQ)/data/test --out $(SCALE)/rss --corpus_size 2000 --queries 20 --rss_size 1000000
+	cp $(SCALE)/rss/bench.json $@

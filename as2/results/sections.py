@@ -144,7 +144,13 @@ def scaling_section(scaling: dict[str, dict], asnq: dict) -> list[str]:
     """The data-parallel stages on 1 and N ranks (``as2.bench_ranks``) and ASNQ-scale conversion."""
     if not scaling and not asnq:
         return []
+    scaling = dict(scaling)
+    rss = scaling.pop("index_rss", {}).get("index_build_rss")  # a twin.bench record, not a rank timing
     lines = ["## Scale-out", ""]
+    if rss:
+        lines += [f"- Peak RSS of one process building a `Flat` index over {rss['docs']:,} synthetic sentences "
+                  f"(`twin.bench --rss_size`): {rss['peak_rss_mib']:.0f} MiB, of which the index "
+                  f"{rss['index_mib']:.0f} MiB (target: under 2 GiB plus the index).", ""]  # fmt: skip
     if scaling:
         lines += ["Each stage timed from launch to exit under the `deepspeed` launcher on this machine (start-up, "
                   "model loading and rank 0's merge included), the cores split evenly among the ranks "
