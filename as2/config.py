@@ -17,6 +17,7 @@ Each entry point declares a dataclass whose fields all have a default and a one-
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import logging
@@ -68,10 +69,23 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     return expand_env(data)
 
 
+def _bool(value: Any) -> bool:
+    """A YAML boolean: true/false, yes/no, on/off, 1/0 (as text or number)."""
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on", "y", "t"):
+        return True
+    if text in ("0", "false", "no", "off", "n", "f"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
 def _yaml_value(action: argparse.Action, value: Any, where: str) -> Any:
     """A YAML value converted by the same ``type`` the flag uses (argparse converts only string defaults)."""
     if value is None or action.type is None:
         return value
+    if action.const is True:  # a boolean field (``--flag`` alone means true)
+        action = copy.copy(action)
+        action.type = _bool
     try:
         if action.nargs == "+":
             return [action.type(v) for v in (value if isinstance(value, list | tuple) else [value])]
@@ -118,7 +132,10 @@ def parse(cls: type[T], argv: list[str] | None = None, description: str | None =
     config_file = parser.parse_known_args(argv)[0].config
     if config_file:
         data = load_yaml(config_file)
-        actions = {a.dest: a for a in parser._actions if a.dest not in ("help", "config", "local_rank")}
+        actions: dict[str, argparse.Action] = {}
+        for a in parser._actions:  # a field's own flag, not the --no_<field> HfArgumentParser adds after it
+            if a.dest not in ("help", "config", "local_rank"):
+                actions.setdefault(a.dest, a)
         unknown = sorted(set(data) - set(actions))
         if unknown:
             raise ConfigError(f"{config_file}: unknown key(s) {unknown}; known keys: {sorted(actions)}")

@@ -35,6 +35,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -306,12 +307,34 @@ def replace_dir(src: Path, dst: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale(out: Path) -> None:
+    """Leftovers of writes to ``out`` by processes killed by a signal (their ``finally`` never ran):
+    ``.<name>.tmp-<pid>`` / ``.<name>.old-<pid>`` folders and ``.<name>.<pid>.arrow`` files of dead pids."""
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.(?:(?:tmp|old)-(\d+)|(\d+)\.arrow)")
+    for path in out.parent.glob(f".{out.name}.*"):
+        match = pattern.fullmatch(path.name)
+        if match and not _alive(int(match[1] or match[2])):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_dir(out: str | os.PathLike) -> Iterator[Path]:
     """Write a folder aside (``.<name>.tmp-<pid>`` beside it) and move it into place when the block ends
-    without error; on an error (or a kill) ``out`` is left as it was and the partial folder removed."""
+    without error. On an error ``out`` is left as it was and the partial folder removed; a process killed by
+    a signal leaves its partial folder beside ``out`` (never ``out`` half written), removed by the next write."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(out)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()

@@ -150,6 +150,25 @@ def run_key(
     return {"config": config, "data": data}
 
 
+def _comparable(old: dict, key: dict, length: dict) -> dict:
+    """A run key saved by an earlier version, made comparable with ``key``: fields volatile since then left
+    out, and a scheduler saved with ``"auto"`` steps (before they were resolved into the key) given the
+    resolved ones if that run had the same length (``length``: this run's max_steps and epochs)."""
+    old = json.loads(json.dumps(old))
+    config = old.get("config", {})
+    same_length = all(config.get(k, v) == v for k, v in length.items())
+    for k in VOLATILE_FIELDS:
+        config.pop(k, None)
+    if not same_length:
+        return old
+    then = config.get("ds_config", {}).get("scheduler", {}).get("params", {})
+    now = key["config"].get("ds_config", {}).get("scheduler", {}).get("params", {})
+    for k in ("total_num_steps", "warmup_num_steps"):
+        if then.get(k) == "auto" and k in now:
+            then[k] = now[k]
+    return old
+
+
 def start_run(
     cfg: Any,
     out_dir: str | os.PathLike,
@@ -169,7 +188,8 @@ def start_run(
     if rank == 0:
         key = run_key(cfg, data_dirs, ds_config)
         key_file = out / "run_key.json"
-        old = json.loads(key_file.read_text()) if key_file.is_file() else None
+        length = {k: getattr(cfg, k) for k in ("max_steps", "epochs") if hasattr(cfg, k)}
+        old = _comparable(json.loads(key_file.read_text()), key, length) if key_file.is_file() else None
         if old is None and (out / "config.yaml").is_file():
             # a run from before keys: keep it if its config agrees (fields added since keep their defaults)
             import yaml
@@ -302,6 +322,15 @@ def train_loop(
     total = total_steps(epochs, micro_per_epoch, accum, max_steps)
     usable = (micro_per_epoch // accum) * accum
     state = resume(engine, out_dir)
+    if (
+        state.global_step > total
+    ):  # a shorter run than the one checkpointed: its model would be the longer one
+        from as2.config import ConfigError
+
+        raise ConfigError(
+            f"{out_dir}: its checkpoint is at step {state.global_step}, beyond this run's {total} steps; give "
+            "another output_dir (or remove its checkpoints/) to train the shorter run"
+        )
     log_path = out_dir / "train_log.jsonl"
     if rank == 0:
         trim_log(log_path, state.global_step)

@@ -9,12 +9,14 @@ without one, a stage runs as a world of one and never touches ``torch.distribute
 numbered ``0 .. n-1``; chunk ``i`` belongs to rank ``i % world`` (:func:`my_chunks`), so the split depends
 on nothing but the chunk count and the world size. Each rank caches the chunks it computed (an interrupted
 run resumes per chunk, on every rank), then :func:`gather_chunks` brings every chunk's float32 values to
-rank 0 through the process group (gloo: CPU tensors; no shared filesystem needed), where the stage writes its
-output exactly as a single process would.
+rank 0 through the process group (gloo: CPU tensors, each shard sent once, to rank 0 only; no shared filesystem
+needed), where the stage writes its output exactly as a single process would. Errors raised by one rank
+end the run through the launcher, which stops the others.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -29,8 +31,8 @@ def init() -> tuple[int, int]:
         return 0, 1
     import torch.distributed as dist
 
-    if not dist.is_initialized():
-        dist.init_process_group("gloo")  # env:// from the launcher
+    if not dist.is_initialized():  # env:// from the launcher; ranks may wait long while rank 0 works alone
+        dist.init_process_group("gloo", timeout=datetime.timedelta(hours=24))
     return dist.get_rank(), dist.get_world_size()
 
 
@@ -61,8 +63,8 @@ def gather_chunks(
     if parts:
         joined = np.concatenate(parts)
         flat[: len(joined)] = joined
-    received = [torch.zeros(longest) for _ in range(world)]
-    dist.all_gather(received, torch.from_numpy(flat))
+    received = [torch.zeros(longest) for _ in range(world)] if rank == 0 else None
+    dist.gather(torch.from_numpy(flat), received, dst=0)  # each shard sent once, to rank 0 only
     if rank != 0:
         return []
     chunks: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(sizes)
@@ -93,7 +95,7 @@ def compute_chunks(
 
     cache.mkdir(parents=True, exist_ok=True)
     mine = my_chunks(len(sizes), rank, world)
-    todo = [i for i in mine if not (cache / f"{i:08d}.npy").is_file()]
+    todo = [i for i in mine if not _cached(cache / f"{i:08d}.npy", sizes[i])]
     for i in tqdm(todo, desc=desc, unit="chunk", disable=rank != 0 or not todo):
         values = np.asarray(compute(i), dtype=np.float32).ravel()
         if len(values) != sizes[i]:
@@ -103,6 +105,13 @@ def compute_chunks(
         tmp.rename(cache / f"{i:08d}.npy")
     values = {i: np.load(cache / f"{i:08d}.npy", allow_pickle=False) for i in mine}
     return gather_chunks(values, sizes, rank, world)
+
+
+def _cached(path: Path, size: int) -> bool:
+    """A chunk file that holds ``size`` values (another length: a cache of another chunking, recomputed)."""
+    if not path.is_file():
+        return False
+    return np.load(path, mmap_mode="r", allow_pickle=False).shape == (size,)
 
 
 def agree(flag: bool, world: int) -> bool:

@@ -108,15 +108,19 @@ def main(argv: list[str] | None = None) -> dict:
     # 2. score in chunks of pairs, shared out among the ranks, each cached until the runs are written
     width = model.num_heads + 1
     starts = list(range(0, len(pairs), cfg.chunk_pairs))
-    settings = {"precision": resolved, "max_length": cfg.max_length, "batch_size": cfg.batch_size}
+    settings = {"precision": resolved, "max_length": cfg.max_length, "batch_size": cfg.batch_size,
+                "chunk_pairs": cfg.chunk_pairs}  # fmt: skip
     pairs_hash = hashlib.sha256()
     for pair in pairs:  # one pair at a time: no string the size of the whole split
         pairs_hash.update(json.dumps(pair).encode())
     key = teacher_fingerprint(cfg.model, settings, pairs_hash.hexdigest())
     cache_root = Path(cfg.out) / f".{cfg.name}.cache"
 
+    computed = [0]  # pairs scored in this run (a resumed run scores only the chunks not cached)
+
     def compute(i: int):
         part = pairs[starts[i] : starts[i] + cfg.chunk_pairs]
+        computed[0] += len(part)
         return score_pairs(model, tokenizer, [p[2] for p in part], [p[3] for p in part], batch_size=cfg.batch_size,
                            max_length=cfg.max_length, dtype=dtype)  # fmt: skip
 
@@ -145,8 +149,9 @@ def main(argv: list[str] | None = None) -> dict:
         "model": cfg.model,
         "data": cfg.data,
         "pairs": len(pairs),
+        "pairs_scored_here": computed[0],  # fewer than pairs after a resume: the rest came from the cache
         "seconds": seconds,
-        "ms_per_pair": 1000 * seconds / max(1, len(pairs)),
+        "ms_per_pair": 1000 * seconds / computed[0] if computed[0] else None,
         "precision": resolved,
         "ranks": world,
         "hardware": precisions.hardware(),

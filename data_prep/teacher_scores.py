@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
     cache_root = out.parent / f".{out.name}.cache"
     meta = json.loads((Path(cfg.data) / SUMMARY_FILE).read_text())
     records = dict(meta.get("teachers", {}))
-    done = previous_scores(out, data_fp)
+    done = previous_scores(out, data_fp) if rank == 0 else {}  # rank 0's output decides, for every rank
 
     # 2. each teacher: fingerprint, cached chunks, scores into the questions
     precision = resolve(cfg.precision)  # auto: bf16 where the hardware runs it natively, else fp32
@@ -175,13 +175,13 @@ def main(argv: list[str] | None = None) -> dict:
         fp = teacher_fingerprint(spec["path"], settings, data_fp)
         if shards.agree(done.get(name, (None,))[0] == fp, world):  # rank 0's output decides for every rank
             logger.info("teacher %s: scores in %s are up to date (fingerprint %s)", name, out, fp[:16])
-            per_question = done[name][1]
+            per_question = done[name][1] if rank == 0 else []
         else:
             per_question = score_teacher(
                 name,
                 spec,
                 questions,
-                cache_root / f"{name}-{fp[:16]}",
+                cache_root / f"{name}-{fp[:16]}-q{cfg.chunk_questions}",  # chunk i depends on the chunking
                 cfg,
                 settings["precision"],
                 rank,

@@ -235,10 +235,13 @@ def build_index(
 
 
 def _mergeable(index) -> bool:
-    """Whether shards of this index type merge (``Flat`` and other flat codes, ``IVF...``)."""
+    """Whether shards of this index type merge: flat codes (``Flat``, ``PQ16``...) and ``IVF...``, also behind
+    a transform (``PCA64,IVF...``, ``OPQ...``); not ``HNSW...`` nor a refine stage (``...,RFlat``)."""
     import faiss
 
-    return isinstance(index, faiss.IndexFlatCodes) or faiss.try_extract_index_ivf(index) is not None
+    if isinstance(index, faiss.IndexPreTransform):
+        return _mergeable(faiss.downcast_index(index.index))
+    return isinstance(index, faiss.IndexFlatCodes | faiss.IndexIVF)
 
 
 def _add_in_shards(index, vectors: list, work: Path, rank: int, world: int):

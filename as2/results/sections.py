@@ -174,7 +174,7 @@ def scaling_section(scaling: dict[str, dict], asnq: dict) -> list[str]:
     lines += [
         "On N machines (`deepspeed --hostfile`): every rank reads the whole split (or corpus) and works on the "
         "chunks `i % N == rank`; teacher scoring and prediction send only their float32 scores, once, to rank 0 "
-        "(an all-gather over gloo, each rank's share padded to the largest: N x pairs / N floats), so no shared "
+        "(a gather over gloo, each rank's share padded to the largest), so no shared "
         "filesystem is needed; the index build spills its chunks and shards to the output's folder, which must "
         "be shared, and rank 0 merges the shards (memory: the whole index, as one process holds it). What grows "
         "with N: launcher start-up and one model load per rank (fixed costs), and the merge on rank 0 (linear in "

@@ -49,6 +49,12 @@ def test_yaml_values_are_converted_like_flags_and_bad_ones_name_the_file(tmp_pat
     path.write_text('lr: 1e-5\nsteps: "7"\nshuffle: "no"\nruns: a\n')
     cfg, _ = parse(Typed, ["--config", str(path)])
     assert (cfg.lr, cfg.steps, cfg.shuffle, cfg.runs) == (1e-5, 7, False, ["a"])
+    for text, expect in (("shuffle: 0\n", False), ("shuffle: 1\n", True), ("shuffle: false\n", False)):
+        path.write_text(text)  # a default-true switch: its own flag's type, not --no_shuffle's
+        assert parse(Typed, ["--config", str(path)])[0].shuffle is expect
+    path.write_text("shuffle: maybe\n")
+    with pytest.raises(ConfigError, match="shuffle='maybe' is not valid"):
+        parse(Typed, ["--config", str(path)])
     path.write_text("steps: many\n")
     with pytest.raises(ConfigError, match=r"c\.yaml: steps='many' is not valid"):
         parse(Typed, ["--config", str(path)])

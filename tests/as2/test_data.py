@@ -162,3 +162,22 @@ def test_sample_negatives_keeps_positives_order_and_aligned_columns(tmp_path):
     assert sample_negatives(ds, 3, seed=1)[0]["cids"] != row["cids"]  # another seed, another sample
     with pytest.raises(ValueError, match="max_negatives"):
         sample_negatives(ds, 0)
+
+
+def test_a_write_removes_what_killed_writers_left_beside_its_folder(tmp_path):
+    """Bug caught: every build killed by a signal leaving its partial folder (and, for ASNQ, a multi-GB Arrow
+    file) beside the output for good, since the next run writes under its own pid."""
+    import os
+
+    from as2.data import atomic_dir
+
+    out = tmp_path / "split"
+    dead = 2**22 + 12345  # above the kernel's pid limit: no such process
+    (tmp_path / f".split.tmp-{dead}").mkdir()
+    (tmp_path / f".split.{dead}.arrow").write_bytes(b"x")
+    (tmp_path / f".split.tmp-{os.getppid()}").mkdir()  # a live writer's: kept
+    (tmp_path / ".splitter.tmp-1").mkdir()  # another folder's
+    with atomic_dir(out) as tmp:
+        (tmp / "a").write_text("1")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["split", f".split.tmp-{os.getppid()}", ".splitter.tmp-1"])

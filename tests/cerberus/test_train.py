@@ -223,6 +223,22 @@ def test_a_changed_config_starts_over_and_a_volatile_one_resumes(tiny_split, enc
     more = train.main(args(tiny_split, encoder, out, ds, epochs=2, alpha=0.5))
     assert more["global_step"] == 6 and [r["step"] for r in read_log(out)] == [1, 2, 3, 4, 5, 6]
     assert json.loads((out / "train_log.jsonl").read_text().splitlines()[3])["epoch"] == 1
+    with pytest.raises(ConfigError, match="beyond this run's 3 steps"):  # not the 6-step model, silently
+        train.main(args(tiny_split, encoder, out, ds, epochs=1, alpha=0.5))
+
+
+def test_a_run_key_of_an_earlier_version_keeps_its_checkpoints(tiny_split, encoder, tmp_path):
+    """Bug caught: every run saved before the run length became volatile (its key holds max_steps, epochs and
+    an unresolved "auto" schedule) thrown away on its next start."""
+    ds = ds_json(tmp_path / "ds.json")
+    out = tmp_path / "run"
+    train.main(args(tiny_split, encoder, out, ds, epochs=1))
+    key = json.loads((out / "run_key.json").read_text())
+    key["config"].update(max_steps=0, epochs=1)  # as the earlier version wrote it
+    key["config"]["ds_config"]["scheduler"]["params"].update(total_num_steps="auto", warmup_num_steps="auto")
+    (out / "run_key.json").write_text(json.dumps(key))
+    again = train.main(args(tiny_split, encoder, out, ds, epochs=1))
+    assert again["global_step"] == 3 and "loss" not in again  # resumed at its end: nothing trained again
 
 
 def test_precision_auto_is_saved_and_a_new_precision_starts_over(tiny_split, encoder, tmp_path, monkeypatch):
