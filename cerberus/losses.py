@@ -16,7 +16,11 @@ Distillation kinds (``kind``), each at temperature ``T``:
 - ``kl``: pointwise KL between the teacher's and the student's softened 2-way distribution
   ``[1 - sigmoid(z / T), sigmoid(z / T)]``, scaled by ``T**2`` (Hinton et al.);
 - ``mse``: squared error between logits;
-- ``listwise``: KL between the teacher's and student's softmax over one question's candidates, ``T**2``.
+- ``listwise``: KL between the teacher's and student's softmax over one question's candidates, ``T**2``;
+- ``margin_mse``: Margin-MSE (Hofstätter et al. 2020) over every pair of one question's candidates: the
+  squared difference between the student's margin ``s_i - s_j`` and the teacher's ``t_i - t_j``, averaged
+  over the pairs (twice the variance of ``s - t`` within the question). It asks for the teacher's
+  differences, not its scale or offset, and needs no label, so every question with two candidates teaches.
 
 The per-head loss is ``alpha * label loss + (1 - alpha) * distillation``; padding never counts. The label
 loss (``label_loss``) is pointwise ``bce`` on each candidate, or ``listwise``: cross-entropy between the
@@ -30,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-KINDS = ("kl", "mse", "listwise")
+KINDS = ("kl", "mse", "listwise", "margin_mse")
 LABEL_LOSSES = ("bce", "listwise")
 
 
@@ -88,6 +92,17 @@ def listwise_kl(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor
     return (kl * has).sum(0) / has.sum().clamp(min=1.0) * t * t
 
 
+def margin_mse(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over each question's candidate pairs of ``((s_i - s_j) - (t_i - t_j))**2``, over questions -> [k]."""
+    m = mask.unsqueeze(-1)  # [Q, C, 1]
+    d = (student - teacher).masked_fill(~m, 0.0)  # [Q, C, k]
+    n = m.sum(1).to(d.dtype)  # [Q, 1]: real candidates per question
+    centred = (d - d.sum(1, keepdim=True) / n.clamp(min=1.0).unsqueeze(1)).masked_fill(~m, 0.0)
+    per_question = 2 * (centred**2).sum(1) / n.clamp(min=1.0)  # [Q, k]: mean over ordered pairs (i, j)
+    used = (n >= 2).to(d.dtype)  # [Q, 1]: a single candidate has no margin
+    return (per_question * used).sum(0) / used.sum().clamp(min=1.0)
+
+
 def listwise_ce(student: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Softmax cross-entropy against the correct candidates of each question that has one -> [k]."""
     m = mask.unsqueeze(-1)  # [Q, C, 1]
@@ -133,6 +148,8 @@ class MultiHeadDistillLoss(nn.Module):
                 kd = pointwise_kl(student, teacher, mask, self.temperature)
             elif self.kind == "mse":
                 kd = logit_mse(student, teacher, mask)
+            elif self.kind == "margin_mse":
+                kd = margin_mse(student, teacher, mask)
             else:
                 kd = listwise_kl(student, teacher, mask, self.temperature)
             per_head = per_head + (1 - self.alpha) * kd

@@ -192,3 +192,27 @@ def test_nan_teacher_at_a_real_candidate_raises():
 def test_bad_settings_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         MultiHeadDistillLoss(**kwargs)
+
+
+def test_margin_mse_is_the_mean_over_candidate_pairs_and_ignores_the_teachers_offset():
+    """Bugs caught: padding counted as candidates, pairs across questions, a loss that asks for the teacher's
+    offset (a student shifted by a constant is as good as the teacher under Margin-MSE)."""
+    from cerberus.losses import margin_mse
+
+    g = torch.Generator().manual_seed(0)
+    student, teacher = torch.randn(3, 5, 2, generator=g), torch.randn(3, 5, 2, generator=g)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]], dtype=torch.bool)
+    expect = []
+    for q in range(2):  # the third question has one candidate: no margin, not counted
+        idx = mask[q].nonzero().flatten().tolist()
+        diffs = [
+            ((student[q, i] - student[q, j]) - (teacher[q, i] - teacher[q, j])) ** 2 for i in idx for j in idx
+        ]
+        expect.append(torch.stack(diffs).mean(0))
+    torch.testing.assert_close(margin_mse(student, teacher, mask), torch.stack(expect).mean(0))
+    shifted = teacher + torch.tensor([3.0, -7.0])  # a per-head offset of the teacher changes nothing
+    torch.testing.assert_close(margin_mse(teacher, shifted, mask), torch.zeros(2), atol=1e-5, rtol=0)
+    total, per_head = MultiHeadDistillLoss("margin_mse")(
+        student, teacher, torch.zeros(3, 5, dtype=torch.long), mask
+    )
+    torch.testing.assert_close(per_head, margin_mse(student, teacher, mask))
