@@ -31,6 +31,18 @@ def pickles():
     return lambda folder: [p for p in Path(folder).rglob("*") if p.suffix in suffixes]
 
 
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test, as each rank of ``launch`` runs: sums reduce in the same order, so a
+    single process and the ranks agree bit for bit."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def launch():
     """Run an entry point under the ``deepspeed`` launcher: ``launch(script, *args, ranks=2)``, one torch thread

@@ -169,7 +169,7 @@ def test_raw_file_errors_name_file_line_and_field(student_dir, tmp_path, text, m
 
 
 def test_interrupted_prediction_resumes_and_two_ranks_predict_as_one(
-    student_dir, tiny_split, tmp_path, monkeypatch, launch
+    student_dir, tiny_split, tmp_path, monkeypatch, launch, one_thread
 ):
     """Bugs caught: a rerun after a kill that scores every pair again, chunks lost or merged out of order
     across ranks (a candidate gets another's score), a cache left beside the runs."""

@@ -229,7 +229,9 @@ def test_clean_protocol_scores_only_clean_questions(tmp_path):
     assert ds["qid"] == ["a"] and summary["questions"] == 1 and all(is_clean(x) for x in ds["labels"])
 
 
-def test_two_ranks_under_the_launcher_score_as_one_process(tiny_split, tiny_student, tmp_path, launch):
+def test_two_ranks_under_the_launcher_score_as_one_process(
+    tiny_split, tiny_student, tmp_path, launch, one_thread
+):
     """Bugs caught: chunks scored twice or by no rank, shards merged out of order (a question gets another
     question's scores), ranks that disagree on what is up to date and hang, caches left behind."""
     specs = {"t": {"kind": "cerberus", "path": str(tiny_student)}}
