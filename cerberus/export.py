@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 import torch
 
 from as2.config import ConfigError, cli, parse, setup_logging
+from cerberus.modeling import stacked_state
 
 logger = logging.getLogger("cerberus.export")
 
@@ -69,15 +70,6 @@ class ExportConfig:
             raise ValueError("model and out are required")
         if self.format not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}, got {self.format!r}")
-
-
-def _layer_list(model: torch.nn.Module) -> str:
-    """Dotted name of the ModuleList of transformer layers inside ``model`` (``cerberus.modeling.find_layers``)."""
-    from cerberus.modeling import find_layers
-
-    parent, name = find_layers(model)
-    prefix = next(path for path, module in model.named_modules() if module is parent)
-    return f"{prefix}.{name}" if prefix else name
 
 
 def _classifier_keys(standard: torch.nn.Module) -> dict[str, str]:
@@ -116,22 +108,11 @@ def to_standard(student, head: str = ""):
     enc.update(num_hidden_layers=b + h, num_labels=1, id2label={0: "LABEL_0"}, label2id={"LABEL_0": 0})
     config = AutoConfig.for_model(enc.pop("model_type"), **enc)
     standard = AutoModelForSequenceClassification.from_config(config)
-    base = standard.base_model
-    layers = _layer_list(base)
-
     chosen = student.heads[names.index(head)]
-    state = dict(student.body.state_dict())
-    if chosen.layers is not None:
-        head_layers = _layer_list(chosen.layers)
-        for key, value in chosen.layers.state_dict().items():
-            if key.startswith(head_layers + "."):
-                i, rest = key[len(head_layers) + 1 :].split(".", 1)
-                state[f"{layers}.{b + int(i)}.{rest}"] = value
-            elif key in state and not torch.equal(state[key], value):  # e.g. MPNet's relative position bias
-                raise ConfigError(
-                    f"head {head!r} has its own {key!r}, different from the body's: a standard model shares "
-                    "one; it cannot be exported exactly"
-                )
+    try:
+        state = stacked_state(student, head)
+    except ValueError as e:  # e.g. MPNet's relative position bias
+        raise ConfigError(f"{e}; it cannot be exported exactly") from None
     prefix = standard.base_model_prefix
     full = {f"{prefix}.{k}": v for k, v in state.items()}
     target = _classifier_keys(standard)

@@ -103,6 +103,36 @@ def find_layers(model: nn.Module) -> tuple[nn.Module, str]:
     raise ValueError(f"{type(model).__name__}: found no ModuleList of {n} transformer layers")
 
 
+def layer_path(model: nn.Module) -> str:
+    """Dotted name of the ModuleList of transformer layers inside ``model`` (``encoder.layer`` for BERT)."""
+    parent, name = find_layers(model)
+    prefix = next(path for path, module in model.named_modules() if module is parent)
+    return f"{prefix}.{name}" if prefix else name
+
+
+def stacked_state(student: CerberusStudent, head: str) -> dict[str, torch.Tensor]:
+    """The state dict of one head's whole encoder: the body's, with the head's own layers numbered after the
+    body's (``b, b + 1, ...``): the weights of a plain encoder of ``b + h`` layers.
+
+    Raises ``ValueError`` if the head holds its own copy of a module the body applies to every layer (an
+    MPNet head trained before heads shared the body's relative position bias) that differs from the body's.
+    """
+    b, layers = student.config.body_layers, layer_path(student.body)
+    chosen = student.heads[student.head_names.index(head)]
+    state = dict(student.body.state_dict())
+    if chosen.layers is not None:
+        head_layers = layer_path(chosen.layers)
+        for key, value in chosen.layers.state_dict().items():
+            if key.startswith(head_layers + "."):
+                i, rest = key[len(head_layers) + 1 :].split(".", 1)
+                state[f"{layers}.{b + int(i)}.{rest}"] = value
+            elif key in state and not torch.equal(state[key], value):
+                raise ValueError(
+                    f"head {head!r} has its own {key!r}, different from the body's: one encoder shares one"
+                )
+    return state
+
+
 def truncate(model: nn.Module, start: int, stop: int) -> nn.Module:
     """Keep only layers ``start .. stop-1`` of ``model`` (in place) and update its config."""
     parent, name = find_layers(model)
@@ -284,16 +314,54 @@ class CerberusStudent(nn.Module):
 
     @classmethod
     def from_encoder(cls, name_or_path: str, config: StudentConfig) -> CerberusStudent:
-        """Build from a pretrained encoder (hub name or local folder), dropping layers above ``b + h``."""
+        """Build from a pretrained encoder (hub name or local folder), dropping layers above ``b + h``; or from
+        a one-head model trained here (a fine-tuned teacher folder): its encoder, body and head layers stacked."""
         from transformers import AutoConfig
 
         n = config.body_layers + config.head_layers
-        available = AutoConfig.from_pretrained(name_or_path).num_hidden_layers
+        trained = (Path(name_or_path) / CONFIG_NAME).is_file()
+        source = cls.from_pretrained(name_or_path) if trained else None
+        if source is not None and source.num_heads != 1:
+            raise ValueError(
+                f"{name_or_path}: start from a one-head model (a teacher), not {source.head_names}"
+            )
+        available = (
+            source.config.body_layers + source.config.head_layers
+            if source is not None
+            else AutoConfig.from_pretrained(name_or_path).num_hidden_layers
+        )
         if n > available:  # loading with more layers than saved would silently add random ones
             raise ValueError(
                 f"body_layers + head_layers = {n} exceeds the {available} layers of {name_or_path}"
             )
-        encoder = load_encoder(name_or_path, num_hidden_layers=n)  # the dropped upper layers: unused weights
+        if source is not None:
+            encoder = _fine_tuned_encoder(source, n)
+        else:
+            encoder = load_encoder(
+                name_or_path, num_hidden_layers=n
+            )  # the dropped upper layers: unused weights
         logger.info("encoder %s: kept layers 0..%d of %s", name_or_path, n - 1, type(encoder).__name__)
         config.source = str(name_or_path)
         return cls(config, encoder)
+
+
+def _fine_tuned_encoder(teacher: CerberusStudent, n: int) -> nn.Module:
+    """The bottom ``n`` layers (and embeddings) of a one-head model's stacked encoder, as a plain encoder."""
+    from transformers import AutoConfig, AutoModel
+
+    enc = teacher.body.config.to_dict()
+    enc["num_hidden_layers"] = n
+    encoder = AutoModel.from_config(AutoConfig.for_model(enc.pop("model_type"), **enc))
+    layers = layer_path(teacher.body)
+    state = {
+        k: v
+        for k, v in stacked_state(teacher, teacher.head_names[0]).items()
+        if not k.startswith(layers + ".") or int(k[len(layers) + 1 :].split(".", 1)[0]) < n
+    }
+    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("position_ids") and not k.startswith("pooler.")]
+    if missing or unexpected:
+        raise ValueError(
+            f"the teacher's encoder does not fit {type(encoder).__name__}: {missing} {unexpected}"
+        )
+    return encoder

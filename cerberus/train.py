@@ -33,7 +33,10 @@ from cerberus.modeling import COMBINE_MODES, POOLING_MODES, CerberusStudent, Stu
 
 @dataclass
 class TrainConfig(TrainingArguments):
-    model: str = field(default="", metadata={"help": "pretrained encoder (hub name or folder)"})
+    model: str = field(
+        default="",
+        metadata={"help": "pretrained encoder (hub name or folder), or a one-head model trained here"},
+    )
     init_from: str = field(default="", metadata={"help": "start from a saved student model/ folder instead"})
     heads: list[str] = field(
         default_factory=list, metadata={"help": "head names = teacher columns (or name=t1+t2)"}

@@ -257,3 +257,43 @@ def test_mpnet_heads_share_the_bodys_relative_position_bias(tiny_mpnet, tmp_path
     )
     with torch.no_grad():
         assert torch.equal(again(**x)["logits"], old(**x)["logits"])
+
+
+def test_a_student_starts_from_a_fine_tuned_teacher_encoder(tiny_bert, tmp_path):
+    """Bugs caught: a teacher folder read as a pretrained encoder (its head layers or embeddings lost, random
+    layers added), the head's layers numbered over the body's, a multi-head student taken as a teacher."""
+    from transformers import AutoTokenizer
+
+    torch.manual_seed(0)
+    teacher = CerberusStudent.from_encoder(str(tiny_bert), StudentConfig(head_names=["t"], body_layers=2))
+    with torch.no_grad():
+        for p in teacher.parameters():  # "fine-tuned": away from the pretrained weights
+            p.add_(0.1)
+    teacher.save_pretrained(tmp_path / "teacher", tokenizer=AutoTokenizer.from_pretrained(str(tiny_bert)))
+    student = CerberusStudent.from_encoder(
+        str(tmp_path / "teacher"), StudentConfig(head_names=["a", "b"], body_layers=1)
+    )
+    body, t_body = student.body.state_dict(), teacher.body.state_dict()
+    for key in ("embeddings.word_embeddings.weight", "encoder.layer.0.attention.self.query.weight"):
+        assert torch.equal(body[key], t_body[key]), key
+    # the student's head layer is the teacher's body layer 1 (the stacked encoder's second layer)
+    head = student.heads[0].layers.state_dict()
+    assert torch.equal(
+        head["encoder.layer.0.output.dense.weight"], t_body["encoder.layer.1.output.dense.weight"]
+    )
+    deep = CerberusStudent.from_encoder(
+        str(tmp_path / "teacher"), StudentConfig(head_names=["a"], body_layers=2)
+    )
+    third = deep.heads[0].layers.state_dict()[
+        "encoder.layer.0.output.dense.weight"
+    ]  # the teacher's head layer
+    assert torch.equal(third, teacher.heads[0].layers.state_dict()["encoder.layer.0.output.dense.weight"])
+    with pytest.raises(ValueError, match="exceeds the 3 layers"):
+        CerberusStudent.from_encoder(
+            str(tmp_path / "teacher"), StudentConfig(head_names=["a"], body_layers=3)
+        )
+    student.save_pretrained(tmp_path / "two_heads")
+    with pytest.raises(ValueError, match="one-head model"):
+        CerberusStudent.from_encoder(
+            str(tmp_path / "two_heads"), StudentConfig(head_names=["a"], body_layers=1)
+        )
