@@ -33,10 +33,7 @@ from cerberus.modeling import COMBINE_MODES, POOLING_MODES, CerberusStudent, Stu
 
 @dataclass
 class TrainConfig(TrainingArguments):
-    model: str = field(
-        default="",
-        metadata={"help": "pretrained encoder (hub name or folder), or a one-head model trained here"},
-    )
+    model: str = field(default="", metadata={"help": "pretrained encoder, or a one-head model trained here"})
     init_from: str = field(default="", metadata={"help": "start from a saved student model/ folder instead"})
     heads: list[str] = field(
         default_factory=list, metadata={"help": "head names = teacher columns (or name=t1+t2)"}
