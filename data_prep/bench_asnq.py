@@ -6,7 +6,7 @@ ASNQ itself is not needed: the input is generated in its published format (quest
 tab-separated, no header; consecutive rows of one question; about 350 candidates per question and one
 label-4 row in 60, as in ASNQ's train split), then ``python -m data_prep.convert --source asnq`` runs in a
 child process that reports its own peak resident memory (``ru_maxrss``) when it is done. Writes ``OUT/bench.json``
-(lines, questions, seconds, lines/s, peak RSS, output size) and removes the generated input unless
+(lines, questions, seconds, lines/s, peak RSS and peak anonymous memory, output size) and removes the generated input unless
 ``--keep_input``.
 """
 
@@ -34,11 +34,23 @@ WORDS = (
 ).split()
 
 
-# the converter as a user runs it, then its own peak RSS (KiB on Linux) as the last line
-CHILD = (
-    "import json, resource, sys; from data_prep import convert; convert.main(json.loads(sys.argv[1])); "
-    "print(json.dumps({'peak_rss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))"
-)
+# the converter as a user runs it, then, as the last line, its own peak RSS (KiB on Linux) and the peak of its
+# anonymous memory (heap; sampled every 50 ms from /proc/self/status), which excludes the pages of files it
+# maps (save_to_disk reads the written Arrow file back through a memory map: page cache, not heap)
+CHILD = """
+import json, resource, sys, threading, time
+peak = [0]
+def sample():
+    while True:
+        for line in open('/proc/self/status'):
+            if line.startswith('RssAnon:'):
+                peak[0] = max(peak[0], int(line.split()[1]))
+        time.sleep(0.05)
+threading.Thread(target=sample, daemon=True).start()
+from data_prep import convert
+convert.main(json.loads(sys.argv[1]))
+print(json.dumps({'peak_rss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, 'peak_anon_kib': peak[0]}))
+"""
 
 
 @dataclass
@@ -93,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"convert failed:\n{proc.stderr[-3000:]}")
     *_, last, rss = proc.stdout.strip().splitlines()
-    stats, peak_kib = json.loads(last), json.loads(rss)["peak_rss_kib"]
+    stats, peaks = json.loads(last), json.loads(rss)
     result = {
         "lines": cfg.lines,
         "questions": questions,
@@ -101,7 +113,8 @@ def main(argv: list[str] | None = None) -> dict:
         "output_mib": sum(p.stat().st_size for p in split.rglob("*") if p.is_file()) / 2**20,
         "convert_seconds": seconds,
         "lines_per_s": cfg.lines / seconds,
-        "peak_rss_mib": peak_kib / 1024,
+        "peak_rss_mib": peaks["peak_rss_kib"] / 1024,
+        "peak_anon_mib": peaks["peak_anon_kib"] / 1024,
         "converted": {k: stats[k] for k in ("questions", "pairs", "positives")},
         "hardware": hardware(),
     }

@@ -168,9 +168,10 @@ def scaling_section(scaling: dict[str, dict], asnq: dict) -> list[str]:
     if asnq:
         lines += [f"- ASNQ-shaped input ({asnq['lines']:,} lines, {asnq['questions']:,} questions, "
                   f"{asnq['input_mib']:.0f} MiB; `python -m data_prep.bench_asnq`): converted in "
-                  f"{asnq['convert_seconds']:.0f} s ({asnq['lines_per_s']:,.0f} lines/s), peak RSS of the converter "
-                  f"{asnq['peak_rss_mib']:.0f} MiB (streamed: one question and one Arrow batch in memory), output "
-                  f"{asnq['output_mib']:.0f} MiB.", ""]  # fmt: skip
+                  f"{asnq['convert_seconds']:.0f} s ({asnq['lines_per_s']:,.0f} lines/s); peak RSS of the converter "
+                  f"{asnq['peak_rss_mib']:.0f} MiB, of which heap at most {asnq.get('peak_anon_mib', float('nan')):.0f} "
+                  "MiB (streamed: one question and one Arrow batch; the rest is the written file read back "
+                  f"through a memory map by `save_to_disk`); output {asnq['output_mib']:.0f} MiB.", ""]  # fmt: skip
     lines += [
         "On N machines (`deepspeed --hostfile`): every rank reads the whole split (or corpus) and works on the "
         "chunks `i % N == rank`; teacher scoring and prediction send only their float32 scores, once, to rank 0 "

@@ -171,7 +171,7 @@ def test_scaling_section_rows_and_asnq_line(unpad):
                                                      "2": {"threads": 1, "seconds": 40.0, "docs_per_s": 500.0,
                                                            "efficiency": 0.625}}}}  # fmt: skip
     asnq = {"lines": 20_000_000, "questions": 57_000, "input_mib": 3000.0, "convert_seconds": 400.0,
-            "lines_per_s": 50_000.0, "peak_rss_mib": 900.0, "output_mib": 2500.0}  # fmt: skip
+            "lines_per_s": 50_000.0, "peak_rss_mib": 900.0, "peak_anon_mib": 400.0, "output_mib": 2500.0}  # fmt: skip
     scaling["index_rss"] = {
         "index_build_rss": {"docs": 1_000_000, "peak_rss_mib": 2600.0, "index_mib": 1465.0}
     }
@@ -182,5 +182,7 @@ def test_scaling_section_rows_and_asnq_line(unpad):
     )
     assert "| `index` | 1 | 2 | 50.0 | 400.0 docs/s | 1.00 |" in text
     assert "| `index` | 2 | 1 | 40.0 | 500.0 docs/s | 0.62 |" in text
-    assert "20,000,000 lines" in text and "peak RSS of the converter 900 MiB" in text
+    assert (
+        "20,000,000 lines" in text and "peak RSS of the converter 900 MiB, of which heap at most 400" in text
+    )
     assert scaling_section({}, {}) == []
