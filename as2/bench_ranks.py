@@ -18,12 +18,12 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from as2 import shards
 from as2.config import cli, parse, setup_logging, write_json
 from as2.precision import hardware
 
@@ -51,17 +51,9 @@ class BenchRanksConfig:
 
 def run(script: str, args: list[str], ranks: int, cores: int) -> float:
     """Seconds from launch to exit of ``script`` on ``ranks`` ranks of ``cores // ranks`` threads each."""
-    from as2.engine import free_port
-
-    launcher = Path(sys.executable).parent / "deepspeed"
-    cmd = [str(launcher), "--num_accelerators", str(ranks), "--master_port", str(free_port()), script, *args]
-    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // ranks))}
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
-    return seconds
+    shards.launch(script, args, ranks, max(1, cores // ranks))
+    return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> dict:

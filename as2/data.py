@@ -40,6 +40,7 @@ import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -224,16 +225,13 @@ def to_dataset(questions: Sequence[Question]):
     import datasets
 
     names = sorted({name for q in questions for name in q.scores})
-    columns = {
-        "qid": [q.qid for q in questions],
-        "question": [q.question for q in questions],
-        "cids": [q.cids for q in questions],
-        "candidates": [q.candidates for q in questions],
-        "labels": [q.labels for q in questions],
-    }
-    for name in names:
-        columns[name] = [q.scores.get(name) for q in questions]
-    return datasets.Dataset.from_dict(columns, features=features(names))
+    return datasets.Dataset.from_list([to_row(q, names) for q in questions], features=features(names))
+
+
+def to_row(q: Question, teachers: Sequence[str]) -> dict[str, Any]:
+    """One question as a dataset row; a teacher it has no scores of is a null cell."""
+    return {"qid": q.qid, "question": q.question, "cids": q.cids, "candidates": q.candidates, "labels": q.labels,
+            **{n: q.scores.get(n) for n in teachers}}  # fmt: skip
 
 
 def from_dataset(ds) -> list[Question]:
@@ -287,8 +285,7 @@ def save(questions: Iterable[Question], out_dir: str | os.PathLike, summary: dic
                     raise DataError(f"{_where(source, q.line, q.qid)}: teacher columns {sorted(q.scores)}, "
                                     f"beyond the first question's {names}")  # fmt: skip
                 _count(counts, q)
-                writer.write({"qid": q.qid, "question": q.question, "cids": q.cids, "candidates": q.candidates,
-                              "labels": q.labels, **{n: q.scores.get(n) for n in names}})  # fmt: skip
+                writer.write(to_row(q, names))
             writer.finalize()
         datasets.Dataset.from_file(str(arrow)).save_to_disk(str(tmp))  # read back through a memory map
         stats = {**(summary or {}), **counts}

@@ -131,3 +131,31 @@ def barrier(world: int) -> None:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+def launch(
+    script: str, args: Sequence[str], ranks: int, threads: int, cwd=None, timeout: float | None = None
+):
+    """Run ``script`` under the ``deepspeed`` launcher on ``ranks`` ranks of this machine, ``threads`` torch
+    threads each, on a free port (another job may hold the default 29500); the finished process, or a
+    ``RuntimeError`` with the end of its output if it failed."""
+    import subprocess
+    import sys
+
+    from as2.engine import free_port
+
+    launcher = Path(sys.executable).parent / "deepspeed"
+    cmd = [
+        str(launcher),
+        "--num_accelerators",
+        str(ranks),
+        "--master_port",
+        str(free_port()),
+        script,
+        *map(str, args),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+    return proc

@@ -129,12 +129,17 @@ def to_standard(student, head: str = ""):
     return standard.eval(), head
 
 
-def check_parity(student, standard, head: str, tokenizer) -> float:
-    """Largest absolute difference between the head's logits and the standard model's on a few pairs."""
+def check_inputs(tokenizer) -> dict[str, torch.Tensor]:
+    """The model inputs of ``CHECK_PAIRS``: what every export is checked on."""
     from cerberus.collate import encode_pairs
 
     enc = encode_pairs(tokenizer, [q for q, _ in CHECK_PAIRS], [c for _, c in CHECK_PAIRS], max_length=64)
-    inputs = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    return {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+
+
+def check_parity(student, standard, head: str, tokenizer) -> float:
+    """Largest absolute difference between the head's logits and the standard model's on a few pairs."""
+    inputs = check_inputs(tokenizer)
     with torch.no_grad():
         ours = student.eval()(**inputs)["logits"][:, student.head_names.index(head)].float()
         theirs = standard(**inputs).logits[:, 0].float()
@@ -144,12 +149,10 @@ def check_parity(student, standard, head: str, tokenizer) -> float:
 def export_onnx_folder(student, tokenizer, cfg: ExportConfig) -> dict:
     """The whole student as ``model.onnx`` (every head's logit and the combined score) beside its tokenizer."""
     from as2.data import atomic_dir
-    from cerberus.collate import encode_pairs
     from cerberus.onnx_student import OnnxStudent, export_onnx
 
     int8 = cfg.format == "onnx_int8"
-    enc = encode_pairs(tokenizer, [q for q, _ in CHECK_PAIRS], [c for _, c in CHECK_PAIRS], max_length=64)
-    inputs = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    inputs = check_inputs(tokenizer)
     with torch.no_grad():
         ours = student.eval()(**inputs)
     with atomic_dir(cfg.out) as tmp:

@@ -46,20 +46,11 @@ def one_thread():
 @pytest.fixture(scope="session")
 def launch():
     """Run an entry point under the ``deepspeed`` launcher: ``launch(script, *args, ranks=2)``, one torch thread
-    per rank, from the repository root; asserts that it exited 0 (showing its output if not)."""
-    import subprocess
-    import sys
-
-    from as2.engine import free_port
+    per rank, from the repository root; a failed run raises with the end of its output."""
+    from as2.shards import launch as run_launcher
 
     def run(script: str, *args, ranks: int = 2):
-        launcher = Path(sys.executable).parent / "deepspeed"  # a free port: another job may hold 29500
-        cmd = [str(launcher), "--num_accelerators", str(ranks), "--master_port", str(free_port()), script]
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        proc = subprocess.run([*cmd, *map(str, args)], cwd=REPO, env=env, capture_output=True, text=True,
-                              timeout=600)  # fmt: skip
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        return proc
+        return run_launcher(script, args, ranks, threads=1, cwd=REPO, timeout=600)
 
     return run
 

@@ -22,6 +22,13 @@ def read_json(path: str) -> dict:
         raise ValueError(f"{p}: not valid JSON ({e})") from e
 
 
+def copy_beside(path: Path, copy: Path) -> None:
+    """Copy an input JSON beside the page (unless the page is being regenerated from that very copy)."""
+    if Path(path).resolve() != copy.resolve():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, copy)
+
+
 def read_splits(folder: str, copies: Path, splits=tuple(PEER_SPLITS)) -> dict[str, dict]:
     """``{split: as2.evaluate report}`` found as ``FOLDER/<split>/report.json``, copied beside the page."""
     found = {}
@@ -29,9 +36,7 @@ def read_splits(folder: str, copies: Path, splits=tuple(PEER_SPLITS)) -> dict[st
         path = Path(folder) / split / "report.json"
         if path.is_file():
             found[split] = read_json(str(path))
-            if path.resolve() != (copies / split / "report.json").resolve():
-                (copies / split).mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, copies / split / "report.json")
+            copy_beside(path, copies / split / "report.json")
     if not found:
         raise FileNotFoundError(f"{folder}: no <split>/report.json for any of {', '.join(splits)}")
     return found
@@ -42,10 +47,8 @@ def read_folder(folder: str, copies: Path) -> dict[str, dict]:
     files = sorted(Path(folder).glob("*.json"))
     if not files:
         raise FileNotFoundError(f"{folder}: no <name>.json")
-    copies.mkdir(parents=True, exist_ok=True)
     found = {}
     for path in files:
         found[path.stem] = read_json(str(path))
-        if path.resolve() != (copies / path.name).resolve():
-            shutil.copyfile(path, copies / path.name)
+        copy_beside(path, copies / path.name)
     return found

@@ -19,12 +19,11 @@ system differs from the ensemble with p <= ``max_p`` (ranx's paired test of the 
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from as2.config import atomic_write_text, parse, setup_logging
-from as2.results.inputs import EXTRA_SPLITS, read_folder, read_json, read_splits
+from as2.results.inputs import EXTRA_SPLITS, copy_beside, read_folder, read_json, read_splits
 from as2.results.machine import environment
 from as2.results.plot import plot
 from as2.results.sections import (
@@ -86,8 +85,8 @@ def main(argv: list[str] | None = None) -> dict:
               "asnq": cfg.asnq}  # fmt: skip
     data = {k: read_json(v) if v else {} for k, v in inputs.items()}
     for k, v in inputs.items():  # the JSON behind every number, beside the page
-        if v and Path(v).resolve() != (out / "results" / f"{k}.json").resolve():
-            shutil.copyfile(v, out / "results" / f"{k}.json")
+        if v:
+            copy_beside(Path(v), out / "results" / f"{k}.json")
 
     report, bench, twin_bench = data["report"], data["bench"], data["twin_bench"]
     peers = read_splits(cfg.peers, out / "results" / "peers") if cfg.peers else {}
