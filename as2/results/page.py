@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
         "docs/results/report.json --bench docs/results/bench.json --twin_bench docs/results/twin_bench.json "
         "--retrieval docs/results/retrieval.json --selection docs/results/selection.json"
         + (" --adaptive docs/results/adaptive.json" if data["adaptive"] else "")
+        + (f" --twin_teacher {cfg.twin_teacher}" if cfg.twin_teacher else "")
         + (" --peers docs/results/peers" if peers else "")
         + (" --splits docs/results/splits" if splits else "")
         + (" --scaling docs/results/scaling" if scaling else "")

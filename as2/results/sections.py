@@ -25,7 +25,7 @@ def precision_section(student: str, report: dict, bench: dict) -> list[str]:
     base = runs.get(names["fp32"], {}).get("map")
     lines = ["## The student at each precision", "",
              f"`{student}` on the bench machine, steady state (as in the table above); MAP on WikiQA test from "
-             f"its predictions at that precision (`cerberus.predict --precision`; `auto` chose {auto}).", ""]  # fmt: skip
+             f"its predictions at that precision (`cerberus.predict --precision`; `auto` chose {auto or 'a precision not recorded in this bench.json'}).", ""]  # fmt: skip
     head = [
         "precision",
         "ms/pair b1",

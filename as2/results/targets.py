@@ -10,6 +10,11 @@ def targets(
     by = {r["system"]: r for r in rows}
     s, e = by.get(student, {}), by.get(ensemble, {})
     out = []
+    for name, peer in by.items():  # each teacher against the library-default fine-tune of its encoder
+        teacher = by.get(name.removesuffix("_peer") + "_ce", {}) if name.endswith("_peer") else {}
+        if "map" in teacher and "map" in peer:
+            out.append((f"{teacher['system']} MAP >= its peer {name} (same encoder)",
+                        f"{teacher['map']:.3f} vs {peer['map']:.3f}", teacher["map"] >= peer["map"]))  # fmt: skip
     if "map" in s and "map" in e:
         out.append(("student MAP >= ensemble MAP", f"{s['map']:.3f} vs {e['map']:.3f}", s["map"] >= e["map"]))
     kd = {n: r["map"] for n, r in by.items() if n.startswith("kd_") and n != "kd_avg" and "map" in r}

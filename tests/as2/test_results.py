@@ -86,7 +86,10 @@ def test_page_table_marks_targets_and_plot(tmp_path, unpad):
     # peers (make peers' reports) become rows and a section; their copies regenerate the page too
     for split, m in (("dev", 0.74), ("test", 0.75), ("selqa_dev", 0.8)):
         (tmp_path / "peers" / split).mkdir(parents=True)
-        peer_report = {"runs": {"minilm_peer": {"precision@1": m - 0.1, "map": m, "mrr": m + 0.01}}}
+        peer = {"precision@1": m - 0.1, "map": m, "mrr": m + 0.01}
+        peer_report = {
+            "runs": {"minilm_peer": peer, "a_peer": peer}
+        }  # a_peer: the library's fine-tune of a_ce's encoder
         (tmp_path / "peers" / split / "report.json").write_text(json.dumps(peer_report))
     results.main([*argv, "--peers", str(tmp_path / "peers")])
     page = unpad((out / "RESULTS.md").read_text())
@@ -95,6 +98,9 @@ def test_page_table_marks_targets_and_plot(tmp_path, unpad):
         in page
     )
     assert "| `minilm_peer` | 0.740 | 0.750 | 0.800 |" in page and "--peers docs/results/peers" in page
+    assert (
+        "| a_ce MAP >= its peer a_peer (same encoder) | 0.600 vs 0.750 | no |" in page
+    )  # the peer wins: said
 
     # dev and out-of-domain dev MAP of the bench's own systems become columns beside test
     for split, m in (("dev", 0.61), ("selqa_dev", 0.52)):
