@@ -91,6 +91,10 @@ demo-run: install
 WIKIQA ?= ../shared/data/wikiqa
 WQ     ?= runs/wikiqa
 export WQ  # the WikiQA configs name their folders ${WQ:-runs/wikiqa}/...
+# outputs of the optional targets below (make scaling, asnq-bench, seeds), read by the results page
+SCALE      := $(WQ)/scaling
+ASNQ_BENCH := runs/bench_asnq/bench.json
+SEED_DIR   := $(WQ)/seeds
 CE_TEACHERS := minilm_ce sre_ce mpnet_ce
 CANDIDATES  := $(CE_TEACHERS) minilm_bi mpnet_bi
 ENCODER_minilm_ce := minilm-l6
@@ -235,14 +239,17 @@ $(WQ)/splits/%/report.json: $(WQ)/splits/%/ensemble.trec $(WQ)/splits/%/predicte
 $(WQ)/adaptive/adaptive.json: $(WQ)/students/cerberus/model/model.safetensors $(WQ)/data/dev/as2.json $(WQ)/data/test/as2.json
 	$(PY) -m cerberus.adaptive --model $(<D) --dev $(WQ)/data/dev --data $(WQ)/data/test --out $(@D) --max_length 96
 
+# the optional inputs (make peers, scaling, asnq-bench, seeds) as they exist when make reads this file
 docs/RESULTS.md: $(WQ)/bench/bench.json $(WQ)/twin_bench/bench.json $(WQ)/eval_retrieve/report.json \
-		$(foreach s,$(SPLITS),$(WQ)/splits/$(s)/report.json) $(WQ)/adaptive/adaptive.json
+		$(foreach s,$(SPLITS),$(WQ)/splits/$(s)/report.json) $(WQ)/adaptive/adaptive.json \
+		$(wildcard $(WQ)/eval_peers/*/report.json $(SCALE)/*.json $(ASNQ_BENCH) $(SEED_DIR)/*/report.json)
 	$(PY) -m as2.results --report $(WQ)/eval/report.json --bench $(WQ)/bench/bench.json \
 	  --twin_bench $(WQ)/twin_bench/bench.json --retrieval $(WQ)/eval_retrieve/report.json \
 	  --adaptive $(WQ)/adaptive/adaptive.json \
 	  --selection $(WQ)/select/ensemble.json --twin_teacher $(TWIN_TEACHER) --out docs --splits $(WQ)/splits \
 	  $(if $(wildcard $(WQ)/eval_peers/test/report.json),--peers $(WQ)/eval_peers) \
-	  $(if $(wildcard $(SCALE)/*.json),--scaling $(SCALE)) $(if $(wildcard $(ASNQ_BENCH)),--asnq $(ASNQ_BENCH))
+	  $(if $(wildcard $(SCALE)/*.json),--scaling $(SCALE)) $(if $(wildcard $(ASNQ_BENCH)),--asnq $(ASNQ_BENCH)) \
+	  $(if $(wildcard $(SEED_DIR)/test/report.json),--seeds $(SEED_DIR))
 
 # ---- Peers: what users get from the libraries' defaults (`make peers`; not part of make bench) ---------------
 # sentence-transformers CrossEncoders fine-tuned with that library's own trainer and recipe (cerberus/peer.py)
@@ -274,9 +281,37 @@ $(WQ)/data/%_peers/as2.json: configs/wikiqa/peers.yaml $(WQ)/data/%/as2.json $(P
 $(WQ)/eval_peers/%/report.json: $(WQ)/data/%_peers/as2.json
 	$(PY) -m as2.evaluate --data $(WQ)/data/$* --out $(@D) --run $(foreach p,$(PEERS),$(WQ)/runs_peers/$*/$(p).trec)
 
+# ---- Seeds: how much MAP moves with the seed (`make seeds`; after make bench) ------------------------------------
+# SEED_SYSTEMS retrained with each of SEEDS (the bench's own run is the seed of configs/wikiqa/student.yaml:
+# it is predicted again, not retrained), every model predicted on test, dev and SelQA dev and evaluated there;
+# as2.results shows mean, spread and each seed when $(WQ)/seeds/test exists.
+SEED_SYSTEMS ?= cerberus kd_avg
+BENCH_SEED   := $(shell sed -n 's/^seed: *//p' configs/wikiqa/student.yaml)
+SEEDS        ?= $(BENCH_SEED) 43 44
+SEED_SPLITS  := test dev selqa_dev
+seed_model    = $(if $(filter $(BENCH_SEED),$(2)),$(WQ)/students/$(1)/model,$(SEED_DIR)/$(1)-seed$(2)/model)
+SEED_MODELS   = $(foreach s,$(SEED_SYSTEMS),$(foreach n,$(SEEDS),$(call seed_model,$(s),$(n))/model.safetensors))
+
+.PHONY: seeds
+seeds: install
+	$(MAKE) --no-print-directory $(foreach s,$(SEED_SPLITS),$(SEED_DIR)/$(s)/report.json)
+	$(MAKE) --no-print-directory docs/RESULTS.md
+
+# a seed's model: the bench student's recipe (STUDENT_ARGS_<system>) with --seed N; stem <system>-seed<N>
+$(SEED_DIR)/%/model/model.safetensors: configs/wikiqa/student.yaml $(WQ)/data/train_scored/as2.json $(SELECTED)
+	$(LAUNCH) cerberus/train.py --config $< --model $(AS2_MODELS)/minilm-l6 --output_dir $(SEED_DIR)/$* \
+	  $(STUDENT_ARGS_$(firstword $(subst -seed, ,$*))) --seed $(lastword $(subst -seed, ,$*))
+
+$(SEED_DIR)/%/report.json: $(SEED_MODELS) $(WQ)/data/%/as2.json
+	for s in $(SEED_SYSTEMS); do for n in $(SEEDS); do \
+	  model=$(WQ)/students/$$s/model; [ $$n = $(BENCH_SEED) ] || model=$(SEED_DIR)/$$s-seed$$n/model; \
+	  $(PY) -m cerberus.predict --model $$model --data $(WQ)/data/$* --out $(@D) --name $$s-seed$$n \
+	    --max_length 96 || exit 1; done; done
+	$(PY) -m as2.evaluate --data $(WQ)/data/$* --out $(@D) \
+	  --run $(foreach s,$(SEED_SYSTEMS),$(foreach n,$(SEEDS),$(@D)/$(s)-seed$(n).trec))
+
 # ---- Scaling: the data-parallel stages on 1 and 2 ranks of this machine (`make scaling`; after make bench) ----
 # as2.bench_ranks times each command from launch to exit, outputs cleaned before every run (nothing resumed)
-SCALE := $(WQ)/scaling
 DEV_PAIRS = $(shell $(PY) -c 'import json; print(json.load(open("$(WQ)/data/dev/as2.json"))["pairs"])')
 SCALE_TEACHERS := $(words $(CANDIDATES))
 
@@ -284,7 +319,6 @@ SCALE_TEACHERS := $(words $(CANDIDATES))
 scaling: $(SCALE)/teacher_scores.json $(SCALE)/index.json $(SCALE)/index_rss.json
 
 # ASNQ-scale conversion: 20M generated lines in ASNQ's format through data_prep.convert (lines/s, peak RSS)
-ASNQ_BENCH := runs/bench_asnq/bench.json
 asnq-bench: install
 	$(PY) -m data_prep.bench_asnq --lines 20000000 --out $(dir $(ASNQ_BENCH))
 

@@ -31,6 +31,7 @@ from as2.results.sections import (
     peer_section,
     precision_section,
     scaling_section,
+    seed_section,
     twin_section,
 )
 from as2.results.table import markdown, members_text, peer_rows, table_rows
@@ -67,6 +68,9 @@ class ResultsConfig:
         default="", metadata={"help": "folder of as2.bench_ranks <stage>.json (make scaling)"}
     )
     asnq: str = field(default="", metadata={"help": "data_prep.bench_asnq bench.json"})
+    seeds: str = field(
+        default="", metadata={"help": "make seeds' eval folder (<split>/report.json, runs <system>-seed<N>)"}
+    )
     command: str = field(default="make bench", metadata={"help": "the command that produced the inputs"})
     max_p: float = field(default=0.05, metadata={"help": "p-value at or below which a difference is marked"})
 
@@ -92,6 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
     peers = read_splits(cfg.peers, out / "results" / "peers") if cfg.peers else {}
     splits = read_splits(cfg.splits, out / "results" / "splits", EXTRA_SPLITS) if cfg.splits else {}
     scaling = read_folder(cfg.scaling, out / "results" / "scaling") if cfg.scaling else {}
+    seeds = read_splits(cfg.seeds, out / "results" / "seeds") if cfg.seeds else {}
     rows = table_rows(report, bench, data["selection"], splits, student=cfg.student, ensemble=cfg.ensemble,
                       max_p=cfg.max_p) + peer_rows(peers)  # fmt: skip
     checks = targets(rows, twin_bench, student=cfg.student, ensemble=cfg.ensemble, twin=cfg.twin,
@@ -113,6 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
         + (" --splits docs/results/splits" if splits else "")
         + (" --scaling docs/results/scaling" if scaling else "")
         + (" --asnq docs/results/asnq.json" if data["asnq"] else "")
+        + (" --seeds docs/results/seeds" if seeds else "")
         + " --out docs`.",
         "",
         *environment(bench.get("hardware", {})),
@@ -132,7 +138,8 @@ def main(argv: list[str] | None = None) -> dict:
     lines += [
         pipe_table(["target", "measured", "met"], [[t, m, "yes" if ok else "no"] for t, m, ok in checks])
     ]
-    lines += ["", *precision_section(cfg.student, report, bench), *adaptive_section(data["adaptive"])]
+    lines += ["", *seed_section(seeds), *precision_section(cfg.student, report, bench)]
+    lines += adaptive_section(data["adaptive"])
     lines += [*(twin_section(twin_bench, data["retrieval"]) if twin_bench or data["retrieval"] else [])]
     lines += peer_section(peers)
     lines += scaling_section(scaling, data["asnq"])

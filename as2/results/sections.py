@@ -1,10 +1,15 @@
 """The sections of the results page after its table: the student at each precision, adaptive heads,
-the twin's retrieval and index, and the peers (the libraries' defaults)."""
+the twin's retrieval and index, the peers (the libraries' defaults), seed spread and scale-out."""
 
 from __future__ import annotations
 
+import re
+import statistics
+
 from as2.results.inputs import PEER_SPLITS
 from as2.tables import pipe_table
+
+SEED_RUN = re.compile(r"^(?P<system>.+)-seed(?P<seed>\d+)$")
 
 
 def precision_section(student: str, report: dict, bench: dict) -> list[str]:
@@ -138,6 +143,49 @@ def peer_section(peers: dict[str, dict]) -> list[str]:
         for name in names
     ]
     return [*lines, pipe_table(["system", *(PEER_SPLITS[s] for s in splits)], cells), ""]
+
+
+def seed_section(seeds: dict[str, dict]) -> list[str]:
+    """MAP of each system trained with several seeds (runs ``<system>-seed<N>``, ``make seeds``): per split,
+    mean ± sample standard deviation and the range, so that a difference between systems is read against it."""
+    if not seeds:
+        return []
+    splits = [s for s in PEER_SPLITS if s in seeds]
+    maps: dict[str, dict[str, dict[int, float]]] = {}  # system -> split -> seed -> MAP
+    for split in splits:
+        for name, metrics in seeds[split]["runs"].items():
+            if m := SEED_RUN.match(name):
+                by_seed = maps.setdefault(m["system"], {}).setdefault(split, {})
+                by_seed[int(m["seed"])] = metrics["map"]
+    if not maps:
+        return []
+
+    def spread(values: list[float]) -> str:
+        sd = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
+        return f"{statistics.mean(values):.3f}{sd} ({min(values):.3f}-{max(values):.3f})"
+
+    cells = []
+    for system, by_split in maps.items():
+        seed_list = sorted({seed for by_seed in by_split.values() for seed in by_seed})
+        cells.append([f"`{system}`", ", ".join(map(str, seed_list)),
+                      *(spread(list(by_split[s].values())) if s in by_split else "" for s in splits)])  # fmt: skip
+    per_seed = [
+        [
+            f"`{system}`",
+            str(seed),
+            *(f"{by_split[s][seed]:.3f}" if seed in by_split.get(s, {}) else "" for s in splits),
+        ]
+        for system, by_split in maps.items()
+        for seed in sorted({seed for by_seed in by_split.values() for seed in by_seed})
+    ]
+    return [
+        "## Seed spread", "",
+        "The same recipe trained with several seeds (`make seeds`: the seed orders the training data and "
+        "initialises the heads; the bench's own run is one of them), each evaluated like the table above. "
+        "MAP mean ± sample standard deviation (min-max):", "",
+        pipe_table(["system", "seeds", *(f"MAP {PEER_SPLITS[s]}" for s in splits)], cells), "",
+        pipe_table(["system", "seed", *(PEER_SPLITS[s] for s in splits)], per_seed), "",
+    ]  # fmt: skip
 
 
 def scaling_section(scaling: dict[str, dict], asnq: dict) -> list[str]:

@@ -115,6 +115,18 @@ def test_page_table_marks_targets_and_plot(tmp_path, unpad):
     assert "--splits docs/results/splits" in page
     assert (out / "results" / "splits" / "selqa_dev" / "report.json").is_file()
 
+    # make seeds' reports: a seed-spread section, copied beside the page
+    (tmp_path / "seeds" / "test").mkdir(parents=True)
+    seed_runs = {"cerberus-seed42": {"map": 0.78}, "cerberus-seed43": {"map": 0.76}}
+    (tmp_path / "seeds" / "test" / "report.json").write_text(json.dumps({"runs": seed_runs}))
+    results.main([*argv, "--seeds", str(tmp_path / "seeds")])
+    page = unpad((out / "RESULTS.md").read_text())
+    assert "## Seed spread" in page and "| `cerberus` | 42, 43 | 0.770 ± 0.014 (0.760-0.780) |" in page
+    assert (
+        "--seeds docs/results/seeds" in page
+        and (out / "results" / "seeds" / "test" / "report.json").is_file()
+    )
+
     # a hand-written discussion survives regeneration from the copied JSON
     (out / "RESULTS.md").write_text(page + "\n## Discussion\n\nHand-written.\n")
     copies = out / "results"
@@ -192,3 +204,21 @@ def test_scaling_section_rows_and_asnq_line(unpad):
         "20,000,000 lines" in text and "peak RSS of the converter 900 MiB, of which heap at most 400" in text
     )
     assert scaling_section({}, {}) == []
+
+
+def test_seed_section_mean_spread_and_each_seed(unpad):
+    from as2.results.sections import seed_section
+
+    seeds = {
+        "test": {"runs": {"cerberus-seed42": {"map": 0.78}, "cerberus-seed43": {"map": 0.80},
+                          "cerberus-seed44": {"map": 0.79}, "kd_avg-seed42": {"map": 0.77},
+                          "kd_avg-seed43": {"map": 0.75}, "cerberus-seed42.mpnet_ce": {"map": 0.5}}},
+        "dev": {"runs": {"cerberus-seed42": {"map": 0.70}, "cerberus-seed43": {"map": 0.72}}},
+    }  # fmt: skip
+    lines = unpad("\n".join(seed_section(seeds))).splitlines()
+    assert "| system | seeds | MAP WikiQA dev | MAP WikiQA test |" in lines
+    assert "| `cerberus` | 42, 43, 44 | 0.710 ± 0.014 (0.700-0.720) | 0.790 ± 0.010 (0.780-0.800) |" in lines
+    assert "| `kd_avg` | 42, 43 |  | 0.760 ± 0.014 (0.750-0.770) |" in lines  # no dev runs: blank
+    assert "| `cerberus` | 44 |  | 0.790 |" in lines  # each seed's own MAP, blank where not evaluated
+    assert not any("mpnet_ce" in line for line in lines)  # a head's run is not a seed of a system
+    assert seed_section({}) == [] and seed_section({"test": {"runs": {"cerberus": {"map": 0.7}}}}) == []
