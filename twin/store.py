@@ -175,14 +175,14 @@ def build_index(
         raise
     shards.barrier(world)  # every chunk spilled
     clock.append(time.perf_counter())
-    vectors = [np.load(work / f"{n:06d}.npy", mmap_mode="r") for n in range(chunks)]
+    vectors = _Chunks(work, chunks)
     ids_order = list(range(chunks))  # the chunks in index order
 
     # 2. train on a seeded sample if the index type needs it (rank 0), then add chunk by chunk
     if not index.is_trained and rank == 0:
         rng = np.random.default_rng(seed)
         pick = np.sort(rng.choice(count, size=min(train_size, count), replace=False))
-        offsets = np.cumsum([0] + [len(v) for v in vectors])
+        offsets = np.cumsum([0] + vectors.lengths)
         sample = np.concatenate(
             [
                 vectors[c][pick[(pick >= offsets[c]) & (pick < offsets[c + 1])] - offsets[c]]
@@ -234,6 +234,27 @@ def build_index(
     }
 
 
+class _Chunks:
+    """The spilled chunks of vectors, each memory-mapped only while it is read: a chunk added to the index
+    is unmapped again, so the process holds the index and one chunk, not the index and every chunk's pages."""
+
+    def __init__(self, work: Path, chunks: int):
+        self.work = work
+        self.lengths = [self._map(n).shape[0] for n in range(chunks)]
+
+    def _map(self, n: int) -> np.ndarray:
+        return np.load(self.work / f"{n:06d}.npy", mmap_mode="r")
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, n: int) -> np.ndarray:
+        return self._map(n)
+
+    def __iter__(self):
+        return (self._map(n) for n in range(len(self)))
+
+
 def _mergeable(index) -> bool:
     """Whether shards of this index type merge: flat codes (``Flat``, ``PQ16``...) and ``IVF...``, also behind
     a transform (``PCA64,IVF...``, ``OPQ...``); not ``HNSW...`` nor a refine stage (``...,RFlat``)."""
@@ -244,7 +265,7 @@ def _mergeable(index) -> bool:
     return isinstance(index, faiss.IndexFlatCodes | faiss.IndexIVF)
 
 
-def _add_in_shards(index, vectors: list, work: Path, rank: int, world: int):
+def _add_in_shards(index, vectors: _Chunks, work: Path, rank: int, world: int):
     """Each rank adds its chunks (``n % world == rank``) to a copy of the trained index; rank 0 merges the
     shards in rank order. Returns ``(index, chunk order of its entries)`` on rank 0."""
     import faiss
