@@ -164,24 +164,25 @@ def seed_section(seeds: dict[str, dict]) -> list[str]:
         sd = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
         return f"{statistics.mean(values):.3f}{sd} ({min(values):.3f}-{max(values):.3f})"
 
-    cells = []
-    for system, by_split in maps.items():
-        seed_list = sorted({seed for by_seed in by_split.values() for seed in by_seed})
-        cells.append([f"`{system}`", ", ".join(map(str, seed_list)),
-                      *(spread(list(by_split[s].values())) if s in by_split else "" for s in splits)])  # fmt: skip
-    per_seed = [
-        [
-            f"`{system}`",
-            str(seed),
-            *(f"{by_split[s][seed]:.3f}" if seed in by_split.get(s, {}) else "" for s in splits),
-        ]
+    seeds_of = {
+        system: sorted({n for by_seed in by_split.values() for n in by_seed})
         for system, by_split in maps.items()
-        for seed in sorted({seed for by_seed in by_split.values() for seed in by_seed})
-    ]
+    }
+    cells = [
+        [f"`{system}`", ", ".join(map(str, seeds_of[system])),
+         *(spread(list(by_split[s].values())) if s in by_split else "" for s in splits)]
+        for system, by_split in maps.items()
+    ]  # fmt: skip
+    per_seed = [
+        [f"`{system}`", str(n), *(f"{by_split[s][n]:.3f}" if n in by_split.get(s, {}) else "" for s in splits)]
+        for system, by_split in maps.items()
+        for n in seeds_of[system]
+    ]  # fmt: skip
     return [
         "## Seed spread", "",
-        "The same recipe trained with several seeds (`make seeds`: the seed orders the training data and "
-        "initialises the heads; the bench's own run is one of them), each evaluated like the table above. "
+        "The same recipe trained with several seeds (`make seeds`: the seed drives the order of the training data, "
+        "dropout and the initial weights of new layers; the bench's own run is one of them), each evaluated like "
+        "the table above. "
         "MAP mean ± sample standard deviation (min-max):", "",
         pipe_table(["system", "seeds", *(f"MAP {PEER_SPLITS[s]}" for s in splits)], cells), "",
         pipe_table(["system", "seed", *(PEER_SPLITS[s] for s in splits)], per_seed), "",
