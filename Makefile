@@ -83,7 +83,7 @@ demo-run: install
 	$(PY) -m cerberus.bench --data $(DEMO)/data/test_scored --student $(DEMO)/student/model \
 	  --report $(DEMO)/eval/report.json --out $(DEMO)/bench --max_length 96
 
-# ---- Results on the full WikiQA corpus: `make bench` (not in CI; 160 minutes measured on 2 CPU cores) ----------
+# ---- Results on the full WikiQA corpus: `make bench` (not in CI; hours on 2 CPU cores: its training times in docs/RESULTS.md)
 # Every stage is a file target: a re-run after an interruption or a change redoes only what is out of date
 # (training resumes from its checkpoints; teacher_scores reuses fingerprinted scores). Stage 1 fine-tunes and
 # scores the five teacher candidates and chooses the ensemble on dev; stage 2 (a sub-make, which reads the
