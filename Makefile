@@ -302,10 +302,11 @@ SEED_MODELS   = $(foreach s,$(SEED_SYSTEMS),$(foreach n,$(SEEDS),$(call seed_mod
 
 .PHONY: seeds
 seeds: install
-	$(MAKE) --no-print-directory $(foreach s,$(SEED_SPLITS),$(SEED_DIR)/$(s)/report.json)
+	$(MAKE) --no-print-directory $(SEED_MODELS) $(foreach s,$(SEED_SPLITS),$(SEED_DIR)/$(s)/report.json)
 	$(MAKE) --no-print-directory results-page
 
 # a seed's model: the bench student's recipe (STUDENT_ARGS_<system>) with --seed N; stem <system>-seed<N>
+# (the seeds target names the models: make skips a missing intermediate of a pattern rule)
 $(SEED_DIR)/%/model/model.safetensors: configs/wikiqa/student.yaml $(WQ)/data/train_scored/as2.json $(SELECTED)
 	$(LAUNCH) cerberus/train.py --config $< --model $(AS2_MODELS)/minilm-l6 --output_dir $(SEED_DIR)/$* \
 	  $(STUDENT_ARGS_$(firstword $(subst -seed, ,$*))) --seed $(lastword $(subst -seed, ,$*))
