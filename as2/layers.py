@@ -81,3 +81,12 @@ def load_encoder(name_or_path: str, **kwargs) -> nn.Module:
         return AutoModel.from_pretrained(name_or_path, **kwargs)
     finally:
         hf_logging.set_verbosity(verbosity)
+
+
+def encoder_config(saved: dict, **changes):
+    """A transformers config from an encoder config's ``to_dict()`` (as our model configs save it), with
+    ``changes`` applied (``num_hidden_layers=...``)."""
+    from transformers import AutoConfig
+
+    enc = {**saved, **changes}
+    return AutoConfig.for_model(enc.pop("model_type"), **enc)

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 import torch
 
 from as2.config import ConfigError, cli, parse, setup_logging
+from as2.layers import encoder_config
 from cerberus.modeling import stacked_state
 
 logger = logging.getLogger("cerberus.export")
@@ -88,7 +89,7 @@ def _classifier_keys(standard: torch.nn.Module) -> dict[str, str]:
 
 def to_standard(student, head: str = ""):
     """The standard ``*ForSequenceClassification`` (``num_labels=1``) computing ``head``'s logit."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification
 
     names = student.head_names
     if not head:
@@ -104,9 +105,8 @@ def to_standard(student, head: str = ""):
             "only (train with --pooling cls to export)"
         )
     b, h = cfg.body_layers, cfg.head_layers
-    enc = student.body.config.to_dict()
-    enc.update(num_hidden_layers=b + h, num_labels=1, id2label={0: "LABEL_0"}, label2id={"LABEL_0": 0})
-    config = AutoConfig.for_model(enc.pop("model_type"), **enc)
+    config = encoder_config(student.body.config.to_dict(), num_hidden_layers=b + h, num_labels=1,
+                            id2label={0: "LABEL_0"}, label2id={"LABEL_0": 0})  # fmt: skip
     standard = AutoModelForSequenceClassification.from_config(config)
     chosen = student.heads[names.index(head)]
     try:

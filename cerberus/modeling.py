@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from as2.layers import Pooling, init_linear, load_encoder, load_weights
+from as2.layers import Pooling, encoder_config, init_linear, load_encoder, load_weights
 
 logger = logging.getLogger(__name__)
 
@@ -297,14 +297,13 @@ class CerberusStudent(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> CerberusStudent:
-        from transformers import AutoConfig, AutoModel
+        from transformers import AutoModel
 
         path = Path(path)
         if not (path / CONFIG_NAME).is_file():
             raise FileNotFoundError(f"{path}: not a saved student (no {CONFIG_NAME})")
         cfg = json.loads((path / CONFIG_NAME).read_text())
-        enc = dict(cfg.pop("encoder"))
-        enc_config = AutoConfig.for_model(enc.pop("model_type"), **enc)
+        enc_config = encoder_config(cfg.pop("encoder"))
         cfg.setdefault("share_encoder_extras", False)  # saved before the option: one copy per head
         config = StudentConfig(**cfg, encoder={})
         model = cls(config, AutoModel.from_config(enc_config))
@@ -319,27 +318,24 @@ class CerberusStudent(nn.Module):
         from transformers import AutoConfig
 
         n = config.body_layers + config.head_layers
-        trained = (Path(name_or_path) / CONFIG_NAME).is_file()
-        source = cls.from_pretrained(name_or_path) if trained else None
-        if source is not None and source.num_heads != 1:
-            raise ValueError(
-                f"{name_or_path}: start from a one-head model (a teacher), not {source.head_names}"
-            )
-        available = (
-            source.config.body_layers + source.config.head_layers
-            if source is not None
-            else AutoConfig.from_pretrained(name_or_path).num_hidden_layers
-        )
+        source = None
+        if (Path(name_or_path) / CONFIG_NAME).is_file():  # a model trained here: its stacked encoder
+            source = cls.from_pretrained(name_or_path)
+            if source.num_heads != 1:
+                raise ValueError(
+                    f"{name_or_path}: start from a one-head model (a teacher), not {source.head_names}"
+                )
+            available = source.config.body_layers + source.config.head_layers
+        else:
+            available = AutoConfig.from_pretrained(name_or_path).num_hidden_layers
         if n > available:  # loading with more layers than saved would silently add random ones
             raise ValueError(
                 f"body_layers + head_layers = {n} exceeds the {available} layers of {name_or_path}"
             )
         if source is not None:
             encoder = _fine_tuned_encoder(source, n)
-        else:
-            encoder = load_encoder(
-                name_or_path, num_hidden_layers=n
-            )  # the dropped upper layers: unused weights
+        else:  # the dropped upper layers: unused weights
+            encoder = load_encoder(name_or_path, num_hidden_layers=n)
         logger.info("encoder %s: kept layers 0..%d of %s", name_or_path, n - 1, type(encoder).__name__)
         config.source = str(name_or_path)
         return cls(config, encoder)
@@ -347,11 +343,9 @@ class CerberusStudent(nn.Module):
 
 def _fine_tuned_encoder(teacher: CerberusStudent, n: int) -> nn.Module:
     """The bottom ``n`` layers (and embeddings) of a one-head model's stacked encoder, as a plain encoder."""
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoModel
 
-    enc = teacher.body.config.to_dict()
-    enc["num_hidden_layers"] = n
-    encoder = AutoModel.from_config(AutoConfig.for_model(enc.pop("model_type"), **enc))
+    encoder = AutoModel.from_config(encoder_config(teacher.body.config.to_dict(), num_hidden_layers=n))
     layers = layer_path(teacher.body)
     state = {
         k: v

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from as2.hashing import sha256_tree
-from as2.layers import POOLING_MODES, Pooling, init_linear, load_encoder, load_weights
+from as2.layers import POOLING_MODES, Pooling, encoder_config, init_linear, load_encoder, load_weights
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ class TwinModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> TwinModel:
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers import AutoModel, AutoTokenizer
 
         path = Path(path)
         if not (path / CONFIG_NAME).is_file() or not (path / WEIGHTS_NAME).is_file():
@@ -191,10 +191,8 @@ class TwinModel(nn.Module):
         cfg = json.loads((path / CONFIG_NAME).read_text())
         encoders = []
         for key in ("query_encoder", "doc_encoder"):
-            enc = dict(cfg.pop(key))
-            encoders.append(
-                AutoModel.from_config(AutoConfig.for_model(enc.pop("model_type"), **enc)) if enc else None
-            )
+            enc = cfg.pop(key)
+            encoders.append(AutoModel.from_config(encoder_config(enc)) if enc else None)
         model = cls(TwinConfig(**cfg), *encoders)
         load_weights(model, path / WEIGHTS_NAME)
         model.eval()
