@@ -297,8 +297,12 @@ SEED_SYSTEMS ?= cerberus kd_avg
 BENCH_SEED   := $(shell sed -n 's/^seed: *//p' configs/wikiqa/student.yaml)
 SEEDS        ?= $(BENCH_SEED) 43 44
 SEED_SPLITS  := test dev selqa_dev
-seed_model    = $(if $(filter $(BENCH_SEED),$(2)),$(WQ)/students/$(1)/model,$(SEED_DIR)/$(1)-seed$(2)/model)
-SEED_MODELS   = $(foreach s,$(SEED_SYSTEMS),$(foreach n,$(SEEDS),$(call seed_model,$(s),$(n))/model.safetensors))
+SEED_RUNS     = $(foreach s,$(SEED_SYSTEMS),$(foreach n,$(SEEDS),$(s)-seed$(n)))
+# a run <system>-seed<N>: its system, its seed, its model folder (the bench's own for the bench's seed)
+seed_system   = $(firstword $(subst -seed, ,$(1)))
+seed_number   = $(lastword $(subst -seed, ,$(1)))
+seed_model    = $(if $(filter $(BENCH_SEED),$(call seed_number,$(1))),$(WQ)/students/$(call seed_system,$(1))/model,$(SEED_DIR)/$(1)/model)
+SEED_MODELS   = $(foreach r,$(SEED_RUNS),$(call seed_model,$(r))/model.safetensors)
 
 .PHONY: seeds
 seeds: install
@@ -309,15 +313,12 @@ seeds: install
 # (the seeds target names the models: make skips a missing intermediate of a pattern rule)
 $(SEED_DIR)/%/model/model.safetensors: configs/wikiqa/student.yaml $(WQ)/data/train_scored/as2.json $(SELECTED)
 	$(LAUNCH) cerberus/train.py --config $< --model $(AS2_MODELS)/minilm-l6 --output_dir $(SEED_DIR)/$* \
-	  $(STUDENT_ARGS_$(firstword $(subst -seed, ,$*))) --seed $(lastword $(subst -seed, ,$*))
+	  $(STUDENT_ARGS_$(call seed_system,$*)) --seed $(call seed_number,$*)
 
 $(SEED_DIR)/%/report.json: $(SEED_MODELS) $(WQ)/data/%/as2.json
-	for s in $(SEED_SYSTEMS); do for n in $(SEEDS); do \
-	  model=$(WQ)/students/$$s/model; [ $$n = $(BENCH_SEED) ] || model=$(SEED_DIR)/$$s-seed$$n/model; \
-	  $(PY) -m cerberus.predict --model $$model --data $(WQ)/data/$* --out $(@D) --name $$s-seed$$n \
-	    --max_length 96 || exit 1; done; done
-	$(PY) -m as2.evaluate --data $(WQ)/data/$* --out $(@D) \
-	  --run $(foreach s,$(SEED_SYSTEMS),$(foreach n,$(SEEDS),$(@D)/$(s)-seed$(n).trec))
+	$(foreach r,$(SEED_RUNS),$(PY) -m cerberus.predict --model $(call seed_model,$(r)) --data $(WQ)/data/$* \
+	  --out $(@D) --name $(r) --max_length 96 &&) true
+	$(PY) -m as2.evaluate --data $(WQ)/data/$* --out $(@D) --run $(foreach r,$(SEED_RUNS),$(@D)/$(r).trec)
 
 # ---- Scaling: the data-parallel stages on 1 and 2 ranks of this machine (`make scaling`; after make bench) ----
 # as2.bench_ranks times each command from launch to exit, outputs cleaned before every run (nothing resumed)
