@@ -35,9 +35,16 @@ def encode_pairs(
 class GroupCollator:
     """Builds a training micro-batch from :class:`as2.batching.Group` items.
 
-    Returns ``inputs`` (tokenized pairs, ``N`` = real candidates in the batch), ``labels`` ``[Q, C]``,
-    ``mask`` ``[Q, C]`` bool, ``teacher`` ``[Q, C, k]`` (or ``None``) and ``index`` ``[N, 2]`` (the
-    (question, slot) of each pair, to scatter pair scores back into ``[Q, C]``).
+    Returns ``inputs`` (a list of tokenized chunks of pairs, ``N`` = real candidates in the batch, in
+    chunk order), ``labels`` ``[Q, C]``, ``mask`` ``[Q, C]`` bool, ``teacher`` ``[Q, C, k]`` (or ``None``)
+    and ``index`` ``[N, 2]`` (the (question, slot) of each pair in chunk order, to scatter pair scores back
+    into ``[Q, C]``).
+
+    ``length_chunks``: the micro-batch's pairs sorted by token length and cut into this many chunks, each
+    padded to its own longest pair and run as its own forward pass; whole questions still make the
+    micro-batch, so listwise losses see every candidate of a group. One padded batch of a WikiQA
+    micro-batch (2 groups of up to 12 candidates) is 45% padding; 2 chunks cut the tokens computed by a
+    quarter, and more chunks pad less but run smaller, slower passes (``cerberus.bench_train`` times them).
     """
 
     def __init__(
@@ -47,7 +54,11 @@ class GroupCollator:
         max_length: int,
         teacher_columns: list[list[str]] | None,
         teacher_stats: dict[str, tuple[float, float]] | None = None,
+        length_chunks: int = 1,
     ):
+        if length_chunks < 1:
+            raise ValueError(f"length_chunks must be >= 1, got {length_chunks}")
+        self.length_chunks = length_chunks
         self.questions = dataset["question"]
         self.candidates = dataset["candidates"]
         self.labels = dataset["labels"]
@@ -80,14 +91,31 @@ class GroupCollator:
             pair_q.extend([self.questions[g.question]] * n)
             pair_c.extend(self.candidates[g.question][g.start : g.stop])
             index.extend((i, s) for s in range(n))
-        inputs = encode_pairs(self.tokenizer, pair_q, pair_c, self.max_length)
+        inputs, order = self._chunks(pair_q, pair_c)
         return {
             "inputs": inputs,
             "labels": labels,
             "mask": mask,
             "teacher": teacher,
-            "index": torch.tensor(index),
+            "index": torch.tensor(index)[order],
         }
+
+    def _chunks(self, questions: list[str], candidates: list[str]) -> tuple[list[dict], list[int]]:
+        """The pairs tokenized in ``length_chunks`` length-sorted chunks, and the pair order they follow."""
+        n = len(questions)
+        if self.length_chunks == 1 or n < 2:
+            return [encode_pairs(self.tokenizer, questions, candidates, self.max_length)], list(range(n))
+        ids = self.tokenizer(questions, candidates, truncation=True, max_length=self.max_length)["input_ids"]
+        order = sorted(range(n), key=lambda i: len(ids[i]))  # ties keep input order
+        k = min(self.length_chunks, n)
+        parts = [order[c * n // k : (c + 1) * n // k] for c in range(k)]
+        chunks = [
+            encode_pairs(
+                self.tokenizer, [questions[i] for i in p], [candidates[i] for i in p], self.max_length
+            )
+            for p in parts
+        ]
+        return chunks, order
 
 
 def scatter(pair_values: torch.Tensor, index: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:

@@ -55,6 +55,10 @@ class TrainConfig(TrainingArguments):
     max_negatives: int = field(
         default=0, metadata={"help": "keep at most N negatives per question, a seeded choice (0: all)"}
     )
+    length_chunks: int = field(
+        default=2,
+        metadata={"help": "forward passes per micro-batch, its pairs sorted by length (1: one padded batch)"},
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -66,6 +70,8 @@ class TrainConfig(TrainingArguments):
             raise ValueError("heads: give at least one head name")
         if self.max_negatives < 0:
             raise ValueError(f"max_negatives must be >= 0, got {self.max_negatives}")
+        if self.length_chunks < 1:
+            raise ValueError(f"length_chunks must be >= 1, got {self.length_chunks}")
         if self.teacher_norm not in ("zscore", "none"):
             raise ValueError(f"teacher_norm must be zscore or none, got {self.teacher_norm!r}")
         self.student_config()  # validates the shape
@@ -118,9 +124,9 @@ def recipe(cfg: TrainConfig, ds) -> Recipe:
     names = cfg.head_names() + (["combined"] if cfg.combine == "pooler" else [])
 
     def step(eng, batch):
-        inputs = {k: v.to(eng.device) for k, v in batch["inputs"].items()}
-        with autocast(eng):
-            out = eng(**inputs)
+        with autocast(eng):  # one forward pass per length chunk; the pairs stay in chunk order
+            outs = [eng(**{k: v.to(eng.device) for k, v in chunk.items()}) for chunk in batch["inputs"]]
+        out = {key: torch.cat([o[key] for o in outs]) for key in ("logits", "score")}
         logits = out["logits"].float()  # [N, k]
         teacher = batch["teacher"].to(eng.device) if batch["teacher"] is not None else None
         if cfg.combine == "pooler":  # the learned pooler is one more output, taught by the teachers' mean
@@ -137,7 +143,7 @@ def recipe(cfg: TrainConfig, ds) -> Recipe:
     return Recipe(
         data=ds,
         model=model,
-        collate=GroupCollator(ds, tokenizer, cfg.max_length, columns, stats),
+        collate=GroupCollator(ds, tokenizer, cfg.max_length, columns, stats, cfg.length_chunks),
         step=step,
         save=lambda module, folder: module.save_pretrained(folder, tokenizer=tokenizer),
         summary={"heads": cfg.head_names()},
