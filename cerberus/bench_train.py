@@ -26,7 +26,7 @@ from as2.data import is_clean, load
 from as2.precision import autocast, hardware, resolve
 from as2.tables import pipe_table
 from as2.timing import steady
-from cerberus.collate import GroupCollator
+from cerberus.collate import GroupCollator, forward_chunks
 from cerberus.modeling import CerberusStudent, StudentConfig
 
 logger = logging.getLogger("cerberus.bench_train")
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
     def one_pass(batches):
         for batch in batches:
             with autocast(precision):
-                logits = torch.cat([student(**chunk)["logits"] for chunk in batch["inputs"]])
+                logits = forward_chunks(student, batch["inputs"])["logits"]
             logits.float().sum().backward()
         student.zero_grad(set_to_none=True)
 

@@ -101,21 +101,30 @@ class GroupCollator:
         }
 
     def _chunks(self, questions: list[str], candidates: list[str]) -> tuple[list[dict], list[int]]:
-        """The pairs tokenized in ``length_chunks`` length-sorted chunks, and the pair order they follow."""
+        """The pairs tokenized once, cut into ``length_chunks`` length-sorted chunks (each trimmed to its
+        own longest pair), and the pair order they follow."""
+        enc = encode_pairs(self.tokenizer, questions, candidates, self.max_length)
         n = len(questions)
-        if self.length_chunks == 1 or n < 2:
-            return [encode_pairs(self.tokenizer, questions, candidates, self.max_length)], list(range(n))
-        ids = self.tokenizer(questions, candidates, truncation=True, max_length=self.max_length)["input_ids"]
-        order = sorted(range(n), key=lambda i: len(ids[i]))  # ties keep input order
         k = min(self.length_chunks, n)
-        parts = [order[c * n // k : (c + 1) * n // k] for c in range(k)]
-        chunks = [
-            encode_pairs(
-                self.tokenizer, [questions[i] for i in p], [candidates[i] for i in p], self.max_length
-            )
-            for p in parts
-        ]
+        if k <= 1:
+            return [dict(enc)], list(range(n))
+        lengths = enc["attention_mask"].sum(1)
+        order = sorted(range(n), key=lambda i: int(lengths[i]))  # ties keep input order
+        left = self.tokenizer.padding_side == "left"
+        chunks = []
+        for c in range(k):
+            rows = torch.tensor(order[c * n // k : (c + 1) * n // k])
+            width = int(lengths[rows].max())
+            cols = slice(-width, None) if left else slice(0, width)
+            chunks.append({key: value[rows][:, cols] for key, value in enc.items()})
         return chunks, order
+
+
+def forward_chunks(model, chunks: list[dict], device=None) -> dict[str, torch.Tensor]:
+    """``model``'s outputs over a micro-batch's chunks (``GroupCollator``'s ``inputs``), concatenated in
+    chunk order: one forward pass per chunk."""
+    outs = [model(**{k: v.to(device) if device is not None else v for k, v in c.items()}) for c in chunks]
+    return {key: torch.cat([o[key] for o in outs]) for key in outs[0]}
 
 
 def scatter(pair_values: torch.Tensor, index: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:

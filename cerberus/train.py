@@ -26,7 +26,7 @@ import torch
 from as2.config import ConfigError, cli, parse
 from as2.data import require_teachers, sample_negatives
 from as2.training import Recipe, TrainingArguments, autocast, train
-from cerberus.collate import GroupCollator, scatter, teacher_stats
+from cerberus.collate import GroupCollator, forward_chunks, scatter, teacher_stats
 from cerberus.losses import KINDS, LABEL_LOSSES, MultiHeadDistillLoss
 from cerberus.modeling import COMBINE_MODES, POOLING_MODES, CerberusStudent, StudentConfig
 
@@ -125,8 +125,7 @@ def recipe(cfg: TrainConfig, ds) -> Recipe:
 
     def step(eng, batch):
         with autocast(eng):  # one forward pass per length chunk; the pairs stay in chunk order
-            outs = [eng(**{k: v.to(eng.device) for k, v in chunk.items()}) for chunk in batch["inputs"]]
-        out = {key: torch.cat([o[key] for o in outs]) for key in ("logits", "score")}
+            out = forward_chunks(eng, batch["inputs"], eng.device)
         logits = out["logits"].float()  # [N, k]
         teacher = batch["teacher"].to(eng.device) if batch["teacher"] is not None else None
         if cfg.combine == "pooler":  # the learned pooler is one more output, taught by the teachers' mean

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from transformers import AutoTokenizer
 
 from as2.batching import epoch_batches, question_groups
 from as2.data import load
-from cerberus.collate import GroupCollator, scatter, teacher_stats
+from cerberus.collate import GroupCollator, encode_pairs, forward_chunks, scatter, teacher_stats
 from cerberus.modeling import CerberusStudent, StudentConfig
 
 
@@ -31,7 +33,7 @@ def collate(parts, k: int, micro: int = 3):
 
 def scores(model, batch) -> torch.Tensor:
     with torch.no_grad():
-        logits = torch.cat([model(**chunk)["logits"] for chunk in batch["inputs"]])
+        logits = forward_chunks(model, batch["inputs"])["logits"]
     return scatter(logits, batch["index"], tuple(batch["mask"].shape))  # [Q, C, k]
 
 
@@ -64,3 +66,24 @@ def test_length_chunks_must_be_positive(parts):
     ds, tok, _, _ = parts
     with pytest.raises(ValueError, match="length_chunks"):
         GroupCollator(ds, tok, 32, None, length_chunks=0)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_each_chunk_is_its_pairs_tokenized_alone(parts, side):
+    ds, tok, groups, _ = parts
+    tok = copy.deepcopy(tok)
+    tok.padding_side = side
+    collator = GroupCollator(ds, tok, 32, None, length_chunks=3)
+    for items in epoch_batches(groups, 3, 0, seed=1):
+        batch = collator(items)
+        pairs = []  # the batch's pairs in chunk order, read back through its index
+        for i, s in batch["index"].tolist():
+            row = ds[items[i].question]
+            pairs.append((row["question"], row["candidates"][items[i].start + s]))
+        for chunk in batch["inputs"]:
+            mine, pairs = pairs[: len(chunk["input_ids"])], pairs[len(chunk["input_ids"]) :]
+            alone = encode_pairs(tok, [q for q, _ in mine], [c for _, c in mine], 32)
+            assert chunk.keys() == alone.keys()
+            for key in chunk:
+                assert torch.equal(chunk[key], alone[key]), key
+        assert not pairs
