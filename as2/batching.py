@@ -2,8 +2,9 @@
 batches for inference.
 
 A training example is a *group*: one question with up to ``max_candidates`` of its candidates (a question
-with more candidates is split into consecutive groups), so listwise losses see whole candidate lists and
-pointwise ones see pairs. The order of an epoch depends on ``(seed, epoch)`` only, which is what makes an
+with more candidates is split into several groups, each with the question's correct candidates where
+``question_groups`` is given the labels), so listwise losses see whole candidate lists and pointwise ones
+see pairs. The order of an epoch depends on ``(seed, epoch)`` only, which is what makes an
 interrupted-and-resumed run identical to an uninterrupted one.
 """
 
@@ -18,17 +19,40 @@ import torch
 @dataclass(frozen=True)
 class Group:
     question: int  # row index in the dataset
-    start: int  # first candidate index
-    stop: int  # one past the last candidate index
+    candidates: tuple[int, ...]  # indices of the question's candidates in this group, ascending
+
+    def __len__(self) -> int:
+        return len(self.candidates)
+
+    def pick(self, values: Sequence) -> list:
+        """This group's entries of a per-candidate column of its question (labels, texts, scores)."""
+        return [values[i] for i in self.candidates]
 
 
-def question_groups(num_candidates: Sequence[int], max_candidates: int) -> list[Group]:
-    """Split each question's candidates into consecutive groups of at most ``max_candidates``."""
+def question_groups(
+    num_candidates: Sequence[int], max_candidates: int, labels: Sequence[Sequence[int]] | None = None
+) -> list[Group]:
+    """Each question's candidates in groups of at most ``max_candidates``: consecutive slices, or, given
+    ``labels``, a question too long for one group puts its correct candidates in every group beside a slice
+    of its incorrect ones (so that no group lacks a positive, which a listwise label loss needs: a group of
+    negatives only teaches it nothing). Consecutive slices where a question has no positive, or as many
+    positives as a group holds."""
     if max_candidates < 1:
         raise ValueError(f"max_candidates must be >= 1, got {max_candidates}")
     groups = []
     for q, n in enumerate(num_candidates):
-        groups.extend(Group(q, s, min(n, s + max_candidates)) for s in range(0, n, max_candidates))
+        positives = (
+            [i for i, y in enumerate(labels[q]) if y > 0] if labels is not None and n > max_candidates else []
+        )
+        room = max_candidates - len(positives)
+        if positives and room > 0:
+            negatives = [i for i, y in enumerate(labels[q]) if y <= 0]
+            slices = [negatives[s : s + room] for s in range(0, len(negatives), room)]
+            groups.extend(Group(q, tuple(sorted(positives + part))) for part in slices)
+        else:
+            groups.extend(
+                Group(q, tuple(range(s, min(n, s + max_candidates)))) for s in range(0, n, max_candidates)
+            )
     return groups
 
 

@@ -225,15 +225,22 @@ def start_run(
 
 
 def log_plan(
-    questions: int, groups: int, max_candidates: int, per_epoch: int, total: int, ds_config: dict[str, Any]
+    questions: int,
+    groups: int,
+    no_positive: int,
+    max_candidates: int,
+    per_epoch: int,
+    total: int,
+    ds_config: dict[str, Any],
 ) -> None:
     """One line saying what a run will train on, how long, in which precision and on what device."""
     logger.info(
-        "%d questions in %d training groups (at most %d candidates each: longer lists are split), "
-        "%d micro-batches/epoch/rank, %d optimizer steps, %s on %s",
+        "%d questions in %d training groups (at most %d candidates each: longer lists are split; %d groups "
+        "without a correct candidate), %d micro-batches/epoch/rank, %d optimizer steps, %s on %s",
         questions,
         groups,
         max_candidates,
+        no_positive,
         per_epoch,
         total,
         ds_precision(ds_config),

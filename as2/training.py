@@ -39,6 +39,10 @@ class TrainingArguments:
     protocol: str = field(default="raw", metadata={"help": f"training questions: {PROTOCOLS}"})
     max_length: int = field(default=128, metadata={"help": "tokens per input"})
     max_candidates: int = field(default=16, metadata={"help": "candidates per training group"})
+    group_positives: bool = field(
+        default=False,
+        metadata={"help": "a question split into several groups puts its correct candidates in each"},
+    )
     epochs: int = field(default=1, metadata={"help": "passes over the training groups"})
     max_steps: int = field(
         default=0, metadata={"help": "stop after this many optimizer steps (0: all epochs)"}
@@ -87,7 +91,10 @@ def train(cfg: TrainingArguments, prepare: Callable[[Any], Recipe]) -> dict[str,
     recipe = prepare(ds)
 
     # 3. question groups, a seeded order per epoch, one shard per rank; the engine
-    groups = batching.question_groups([len(c) for c in recipe.data["cids"]], cfg.max_candidates)
+    labels = recipe.data["labels"]
+    groups = batching.question_groups(
+        [len(c) for c in labels], cfg.max_candidates, labels if cfg.group_positives else None
+    )
     micro = ds_config["train_micro_batch_size_per_gpu"]
     per_epoch = batching.micro_batches_per_epoch(len(groups), micro, world)
     total = engine.total_steps(cfg.epochs, per_epoch, ds_config["gradient_accumulation_steps"], cfg.max_steps)
@@ -95,7 +102,10 @@ def train(cfg: TrainingArguments, prepare: Callable[[Any], Recipe]) -> dict[str,
     # checkpoints of another config, data or learning-rate schedule are dropped here, before the engine exists
     engine.start_run(cfg, out, rank, [cfg.train_data], ds_config)
     eng = engine.build_engine(recipe.model, ds_config)
-    engine.log_plan(len(recipe.data), len(groups), cfg.max_candidates, per_epoch, total, ds_config)
+    no_positive = sum(not any(g.pick(labels[g.question])) for g in groups)
+    engine.log_plan(
+        len(recipe.data), len(groups), no_positive, cfg.max_candidates, per_epoch, total, ds_config
+    )
 
     def batches(epoch: int):
         for items in batching.epoch_batches(groups, micro, epoch, cfg.seed, rank, world):

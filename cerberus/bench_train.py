@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
         "precision": precision,
         "threads": torch.get_num_threads(),
         "hardware": hardware(),
-        "pairs": sum(g.stop - g.start for b in items for g in b),
+        "pairs": sum(len(g) for b in items for g in b),
         "rows": rows,
     }
     Path(cfg.out).mkdir(parents=True, exist_ok=True)

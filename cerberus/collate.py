@@ -68,28 +68,28 @@ class GroupCollator:
         self.scores = {c: dataset[c] for c in needed}
         self.stats = teacher_stats or {}
 
-    def _teacher(self, q: int, start: int, stop: int, columns: list[str]) -> torch.Tensor:
+    def _teacher(self, g: Group, columns: list[str]) -> torch.Tensor:
         vals = []
         for c in columns:
             mean, std = self.stats.get(c, (0.0, 1.0))
-            vals.append((torch.tensor(self.scores[c][q][start:stop], dtype=torch.float32) - mean) / std)
+            vals.append((torch.tensor(g.pick(self.scores[c][g.question]), dtype=torch.float32) - mean) / std)
         return torch.stack(vals).mean(0)  # [n]
 
     def __call__(self, groups: Sequence[Group]) -> dict:
-        width = max(g.stop - g.start for g in groups)
+        width = max(len(g) for g in groups)
         q_n, k = len(groups), len(self.teacher_columns or [])
         labels = torch.zeros(q_n, width, dtype=torch.long)
         mask = torch.zeros(q_n, width, dtype=torch.bool)
         teacher = torch.zeros(q_n, width, k) if k else None
         pair_q, pair_c, index = [], [], []
         for i, g in enumerate(groups):
-            n = g.stop - g.start
-            labels[i, :n] = torch.tensor(self.labels[g.question][g.start : g.stop])
+            n = len(g)
+            labels[i, :n] = torch.tensor(g.pick(self.labels[g.question]))
             mask[i, :n] = True
             for j, cols in enumerate(self.teacher_columns or []):
-                teacher[i, :n, j] = self._teacher(g.question, g.start, g.stop, cols)
+                teacher[i, :n, j] = self._teacher(g, cols)
             pair_q.extend([self.questions[g.question]] * n)
-            pair_c.extend(self.candidates[g.question][g.start : g.stop])
+            pair_c.extend(g.pick(self.candidates[g.question]))
             index.extend((i, s) for s in range(n))
         inputs, order = self._chunks(pair_q, pair_c)
         return {

@@ -31,18 +31,18 @@ class TwinCollator:
         self.query_tokenizer, self.doc_tokenizer, self.max_length = query_tokenizer, doc_tokenizer, max_length
 
     def __call__(self, groups: Sequence[Group]) -> dict:
-        width = max(g.stop - g.start for g in groups)
+        width = max(len(g) for g in groups)
         labels = torch.zeros(len(groups), width, dtype=torch.long)
         mask = torch.zeros(len(groups), width, dtype=torch.bool)
         teacher = torch.zeros(len(groups), width) if self.teacher is not None else None
         docs, index, owner = [], [], []
         for i, g in enumerate(groups):
-            n = g.stop - g.start
-            labels[i, :n] = torch.tensor(self.labels[g.question][g.start : g.stop])
+            n = len(g)
+            labels[i, :n] = torch.tensor(g.pick(self.labels[g.question]))
             mask[i, :n] = True
             if teacher is not None:
-                teacher[i, :n] = torch.tensor(self.teacher[g.question][g.start : g.stop], dtype=torch.float32)
-            docs.extend(self.candidates[g.question][g.start : g.stop])
+                teacher[i, :n] = torch.tensor(g.pick(self.teacher[g.question]), dtype=torch.float32)
+            docs.extend(g.pick(self.candidates[g.question]))
             index.extend((i, s) for s in range(n))
             owner.extend([g.question] * n)
         return {

@@ -34,7 +34,7 @@ from as2.results.sections import (
     seed_section,
     twin_section,
 )
-from as2.results.table import markdown, members_text, peer_rows, table_rows
+from as2.results.table import markdown, members_text, peer_rows, per_split_text, selection_splits, table_rows
 from as2.results.targets import targets
 from as2.tables import pipe_table
 
@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> dict:
     if sel:
         lines.append(
             f"Ensemble members chosen on dev by greedy forward selection on {sel['metric']} "
-            f"({sel.get('protocol', 'clean')} dev questions): {members_text(sel)} "
-            f"(dev {sel['metric']} of the fused members {sel[sel['metric']]:.3f})."
+            f"({sel.get('protocol', 'clean')} dev questions{selection_splits(sel)}): {members_text(sel)} "
+            f"(dev {sel['metric']} of the fused members {sel[sel['metric']]:.3f}{per_split_text(sel)})."
         )
     lines += ["", markdown(rows), "![accuracy vs latency](accuracy_latency.png)", "", "## Targets", ""]
     lines += [

@@ -3,6 +3,8 @@ its metrics (marked against the ensemble), MAP on the extra splits and its costs
 
 from __future__ import annotations
 
+import os
+
 from as2.results.inputs import EXTRA_SPLITS, PEER_SPLITS
 from as2.tables import COST_HEADERS, COSTS, cost_cells, pipe_table
 
@@ -44,6 +46,26 @@ def members_text(sel: dict) -> str:
     """The members, with the weights of their z-score fusion when ``as2.select`` chose them on dev."""
     weights = sel.get("weights") or {}
     return ", ".join(f"`{m}`" + (f" ({weights[m]:.2f})" if m in weights else "") for m in sel["members"])
+
+
+def _split_name(path: str) -> str:
+    return os.path.basename(os.path.normpath(path))
+
+
+def selection_splits(sel: dict) -> str:
+    """``, mean over the splits dev, selqa_dev`` when ``as2.select`` chose on several dev splits."""
+    data = sel.get("data")
+    if not isinstance(data, list) or len(data) < 2:
+        return ""
+    return ", the mean over the splits " + ", ".join(f"`{_split_name(d)}`" for d in data)
+
+
+def per_split_text(sel: dict) -> str:
+    """``: dev 0.81, selqa_dev 0.84`` (the choice's metric on each split) for a several-split selection."""
+    data, each = sel.get("data"), sel.get("per_split") or []
+    if not isinstance(data, list) or len(data) < 2 or len(each) != len(data):
+        return ""
+    return "; " + ", ".join(f"`{_split_name(d)}` {v:.3f}" for d, v in zip(data, each, strict=True))
 
 
 def split_maps(name: str, reports: dict[str, dict]) -> dict[str, float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from as2.batching import length_batches
+from as2.batching import Group, length_batches, question_groups
 from as2.timing import steady
 
 
@@ -17,6 +17,30 @@ def test_length_batches_cover_every_item_once_in_length_order():
     assert length_batches([], 4) == []
     with pytest.raises(ValueError, match="batch_size"):
         length_batches(lengths, 0)
+
+
+def test_question_groups_slice_long_questions_or_keep_their_positives_in_each_group():
+    """Bug caught: a long question cut into consecutive slices leaves groups of negatives only, which a
+    listwise label loss learns nothing from (a quarter of WikiQA's clean training groups at 12 candidates)."""
+    labels = [[0, 0, 0, 0, 0, 1, 0], [1, 0], [0, 0, 0, 0, 0], [1, 1, 1, 0, 0]]
+    sizes = [len(y) for y in labels]
+    sliced = question_groups(sizes, 3)
+    assert sliced[:3] == [Group(0, (0, 1, 2)), Group(0, (3, 4, 5)), Group(0, (6,))]
+    kept = question_groups(sizes, 3, labels)
+    by_question = {q: [g.candidates for g in kept if g.question == q] for q in range(4)}
+    assert by_question[0] == [(0, 1, 5), (2, 3, 5), (4, 5, 6)]  # the positive 5 beside two negatives each
+    assert by_question[1] == [(0, 1)]  # short enough for one group: unchanged
+    assert by_question[2] == [(0, 1, 2), (3, 4)]  # no positive to spread: consecutive slices
+    assert by_question[3] == [(0, 1, 2), (3, 4)]  # as many positives as a group holds: slices too
+    for g in kept:  # every negative of a question lands in exactly one of its groups, each group <= 3
+        assert len(g) <= 3 and g.pick(labels[g.question]) == [labels[g.question][i] for i in g.candidates]
+    negatives = sorted(i for g in kept if g.question == 0 for i in g.candidates if not labels[0][i])
+    assert negatives == [0, 1, 2, 3, 4, 6]
+    # without a positive: question 2's two groups and question 3's second, against 5 groups when sliced
+    assert sum(not any(g.pick(labels[g.question])) for g in kept) == 3
+    assert sum(not any(g.pick(labels[g.question])) for g in sliced) == 5
+    with pytest.raises(ValueError, match="max_candidates"):
+        question_groups(sizes, 0)
 
 
 def test_steady_times_after_the_warm_up_and_takes_the_median(monkeypatch):

@@ -222,3 +222,19 @@ def test_seed_section_mean_spread_and_each_seed(unpad):
     assert "| `cerberus` | 44 |  | 0.790 |" in lines  # each seed's own MAP, blank where not evaluated
     assert not any("mpnet_ce" in line for line in lines)  # a head's run is not a seed of a system
     assert seed_section({}) == [] and seed_section({"test": {"runs": {"cerberus": {"map": 0.7}}}}) == []
+
+
+def test_a_selection_on_several_dev_splits_names_them_and_each_splits_metric():
+    from as2.results.table import members_text, per_split_text, selection_splits
+
+    one = {"data": ["runs/wikiqa/data/dev"], "members": ["a", "b"], "weights": {"a": 0.7, "b": 0.3}}
+    assert selection_splits(one) == "" and per_split_text(one) == ""
+    assert selection_splits({"data": "runs/dev", "members": []}) == ""  # written before splits were lists
+    both = {
+        **one,
+        "data": ["runs/wikiqa/data/dev", "runs/wikiqa/data/selqa_dev/"],
+        "per_split": [0.81, 0.845],
+    }
+    assert selection_splits(both) == ", the mean over the splits `dev`, `selqa_dev`"
+    assert per_split_text(both) == "; `dev` 0.810, `selqa_dev` 0.845"
+    assert members_text(both) == "`a` (0.70), `b` (0.30)"

@@ -149,3 +149,64 @@ def test_fuse_selection_must_name_the_runs(tmp_path):
         fuse.main(["--run", *runs, "--out", "x", "--selection", str(sel), "--weights", "1", "1"])
     with pytest.raises(ValueError, match="step must divide 1"):
         select.main(["--data", dev, "--run", *runs, "--out", "x", "--step", "0.3"])
+
+
+def _second_split(tmp_path):
+    # another domain: "bad" (inverted on the first split) is perfect here and "good" inverted
+    folder = tmp_path / "other"
+    folder.mkdir()
+    questions = []
+    for i in range(4):
+        q = Question(f"s{i}", f"other question {i}?")
+        for j in range(3):
+            q.add(f"c{j}", f"other sentence {i} {j}", int(j == 1))
+        questions.append(q)
+    save(questions, folder / "dev")
+    runs = {
+        "half": {
+            f"s{i}": {"c0": 3.0, "c1": 2.0 + (i < 2) * 2, "c2": 1.0} for i in range(4)
+        },  # right on s0, s1
+        "good": {f"s{i}": {"c0": 1.0, "c1": -5.0, "c2": 2.0} for i in range(4)},
+        "bad": {f"s{i}": {"c0": 1.0, "c1": 5.0, "c2": 2.0} for i in range(4)},
+    }
+    paths = []
+    for name in ("bad", "good", "half"):  # another order than the first split's: matched by name
+        write_run(folder / f"{name}.trec", runs[name], name)
+        paths.append(str(folder / f"{name}.trec"))
+    return str(folder / "dev"), paths
+
+
+def test_several_splits_choose_on_the_mean_of_their_metric(tmp_path):
+    dev, runs = _dev(tmp_path), _runs(tmp_path)
+    other, other_runs = _second_split(tmp_path)
+    out = tmp_path / "sel.json"
+    args = ["--data", str(dev), other, "--run", *runs, *other_runs, "--min_members", "1", "--out", str(out)]
+    both = select.main(args)
+    one = select.main(
+        ["--data", str(dev), "--run", *runs, "--min_members", "1", "--out", str(tmp_path / "1")]
+    )
+    assert one["members"] == ["good"]  # perfect on the first split alone
+    # alone, each of good and bad is perfect on one split and worst on the other: the mean, not one split,
+    # decides, and every split's metric of the choice is kept
+    first = both["steps"][0]
+    assert first["half"] == pytest.approx(((1 + 1 + 1 / 3 + 1 / 3) / 4 + (1 + 1 + 1 / 2 + 1 / 2) / 4) / 2)
+    assert first["good"] == pytest.approx(first["bad"]) == pytest.approx((1 + 1 / 3) / 2)
+    assert both["map"] == pytest.approx(sum(both["per_split"]) / 2)
+    # "half" is best on the mean, though best on neither split, and no fusion with it does better
+    assert both["members"] == ["half"] and both["map"] == pytest.approx(first["half"])
+    assert both["per_split"] == [pytest.approx(2 / 3), pytest.approx(3 / 4)]
+    saved = json.loads(out.read_text())
+    assert saved["data"] == [str(dev), other] and len(saved["split_candidates"]) == 2
+
+
+def test_several_splits_need_the_same_candidates(tmp_path):
+    dev, runs = _dev(tmp_path), _runs(tmp_path)
+    other, other_runs = _second_split(tmp_path)
+    base = ["--data", str(dev), other, "--out", str(tmp_path / "s.json")]
+    with pytest.raises(ValueError, match="5 --run files for 2 --data splits"):
+        select.main([*base, "--run", *runs, *other_runs[:2]])
+    renamed = tmp_path / "other" / "renamed.trec"
+    name, run = "renamed", {f"s{i}": {"c0": 1.0, "c1": 2.0, "c2": 0.0} for i in range(4)}
+    write_run(renamed, run, name)
+    with pytest.raises(DataError, match=r"split 2 .* named \['bad', 'good', 'renamed'\]"):
+        select.main([*base, "--run", *runs, *other_runs[:2], str(renamed)])

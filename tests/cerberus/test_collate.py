@@ -79,7 +79,7 @@ def test_each_chunk_is_its_pairs_tokenized_alone(parts, side):
         pairs = []  # the batch's pairs in chunk order, read back through its index
         for i, s in batch["index"].tolist():
             row = ds[items[i].question]
-            pairs.append((row["question"], row["candidates"][items[i].start + s]))
+            pairs.append((row["question"], row["candidates"][items[i].candidates[s]]))
         for chunk in batch["inputs"]:
             mine, pairs = pairs[: len(chunk["input_ids"])], pairs[len(chunk["input_ids"]) :]
             alone = encode_pairs(tok, [q for q, _ in mine], [c for _, c in mine], 32)
