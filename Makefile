@@ -111,8 +111,9 @@ TWIN_TEACHER = $(shell cat $(WQ)/select/twin_teacher.txt 2>/dev/null)
 KD_STUDENTS  = $(addprefix kd_,$(MEMBERS)) kd_avg labels_only
 WEIGHTS      = $(shell $(PY) -c 'import json; s = json.load(open("$(WQ)/select/ensemble.json")); \
 	print(*(s["weights"][m] for m in s["members"]))' 2>/dev/null)
-STUDENT_ARGS_cerberus    = --heads $(MEMBERS) --head_weights $(WEIGHTS) \
-	--body_layers $(shell echo $$(( $(STUDENT_LAYERS) - $(words $(MEMBERS)) )))
+# CERBERUS: the KD baselines' body (5 of MiniLM-L6's layers) and one 1-layer head per member (B5 3H1 for
+# three members; deeper bodies won on both dev sets: docs/RECIPES.md "Body depth and body")
+STUDENT_ARGS_cerberus    = --heads $(MEMBERS) --head_weights $(WEIGHTS) --body_layers $(KD_BODY)
 STUDENT_ARGS_kd_avg      = --heads kd_avg=$(subst $(space),+,$(MEMBERS)) --body_layers $(KD_BODY)
 STUDENT_ARGS_labels_only = --heads labels_only --alpha 1 --body_layers $(KD_BODY)
 TEACHER_MODELS := $(foreach t,$(CE_TEACHERS),$(WQ)/teachers/$(t)/model/model.safetensors)
