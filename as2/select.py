@@ -82,8 +82,13 @@ class SelectConfig:
         check_options(self.protocol, self.ties, [self.metric], "fisher", 0.05)
         if self.weights not in WEIGHTINGS:
             raise ValueError(f"weights must be one of {WEIGHTINGS}, got {self.weights!r}")
-        if not 0 < self.step <= 1 or abs(round(1 / self.step) * self.step - 1) > 1e-9:
-            raise ValueError(f"step must divide 1 into whole parts (0.1, 0.05, 0.25 ...), got {self.step}")
+        check_step(self.step)
+
+
+def check_step(step: float) -> None:
+    """A grid step must cut 1 into whole parts, so that the grid holds the weightings that sum to 1."""
+    if not 0 < step <= 1 or abs(round(1 / step) * step - 1) > 1e-9:
+        raise ValueError(f"step must divide 1 into whole parts (0.1, 0.05, 0.25 ...), got {step}")
 
 
 def weight_grid(k: int, step: float) -> list[tuple[float, ...]]:

@@ -31,7 +31,7 @@ from pathlib import Path
 from as2.config import atomic_write_text, cli, parse, setup_logging, write_json
 from as2.data import DataError, load_questions
 from as2.metrics import check_options, evaluate_runs
-from as2.select import quiet, split_runs, weight_grid
+from as2.select import check_step, quiet, split_runs, weight_grid
 from cerberus.modeling import CONFIG_NAME
 
 logger = logging.getLogger("cerberus.reweight")
@@ -63,8 +63,7 @@ class ReweightConfig:
                 "heads' runs, split after split"
             )
         check_options(self.protocol, self.ties, [self.metric], "fisher", 0.05)
-        if not 0 < self.step <= 1 or abs(round(1 / self.step) * self.step - 1) > 1e-9:
-            raise ValueError(f"step must divide 1 into whole parts (0.1, 0.05, 0.25 ...), got {self.step}")
+        check_step(self.step)
 
 
 def head_runs(runs: dict, sources: dict, heads: Sequence[str]) -> list[dict]:
