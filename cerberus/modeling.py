@@ -260,7 +260,8 @@ class CerberusStudent(nn.Module):
         if heads is not None:
             weights = weights[heads] / weights[heads].sum().clamp(min=1e-12)
         values = torch.sigmoid(logits.float()) if self.config.combine == "prob_mean" else logits.float()
-        return values @ weights
+        with torch.autocast(values.device.type, enabled=False):  # a bf16 matmul rounds the score to ~3 digits
+            return values @ weights  # [N]
 
     def head_subset(self, names: list[str]) -> CerberusStudent:
         """A student with the same body and only the named heads (weights copied, not shared)."""

@@ -171,6 +171,25 @@ def test_combination_of_head_logits(tiny_bert, combine):
 
 
 @pytest.mark.parametrize("combine", ["prob_mean", "logit_mean"])
+def test_combined_score_keeps_float32_under_bf16_autocast(tiny_bert, combine):
+    """Bug caught: the weighted mean computed as a bf16 matmul under autocast (scoring and training run in
+    autocast on bf16 machines): the score kept ~3 significant digits, so candidates whose heads differ
+    slightly tied (a WikiQA test run had 292 tied candidates instead of 5), and pessimistic ties count
+    every tie against the system."""
+    config = StudentConfig(["t1", "t2", "t3"], body_layers=2, combine=combine, head_weights=[3, 4, 3])
+    model = CerberusStudent.from_encoder(str(tiny_bert), config).eval()
+    logits = torch.tensor(
+        [[2.0, 1.0, 3.0], [2.001, 1.0, 3.0], [2.002, 1.0, 3.0]]
+    )  # [N, k]: scores 1e-4 apart
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        score = model.mean_score(logits)
+    per_head = torch.sigmoid(logits) if combine == "prob_mean" else logits
+    assert score.dtype == torch.float32
+    torch.testing.assert_close(score, per_head @ torch.tensor([0.3, 0.4, 0.3]), atol=1e-7, rtol=0)
+    assert len(set(score.tolist())) == 3  # three scores, no tie
+
+
+@pytest.mark.parametrize("combine", ["prob_mean", "logit_mean"])
 def test_head_weights_weigh_the_combination_and_survive_save_and_subset(tiny_bert, combine, tmp_path):
     torch.manual_seed(0)
     config = StudentConfig(["t1", "t2", "t3"], body_layers=2, combine=combine, head_weights=[6, 3, 1])
