@@ -65,13 +65,33 @@ class CerberusTeacher:
         return out[:, 0] if self.model.num_heads == 1 else out[:, -1]
 
 
+def float32_logits(model) -> None:
+    """Make the last ``Linear`` that outputs the ``num_labels`` logits of a transformers classification model
+    compute in float32 under autocast: a bf16 logit keeps ~3 significant digits, so close candidates tie
+    (and pessimistic ties count every tie against the model). The rest of the model keeps the autocast."""
+    import torch
+
+    outputs = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    outputs = [m for m in outputs if m.out_features == model.config.num_labels]
+    if not outputs:
+        raise ValueError(f"{type(model).__name__}: no Linear layer with {model.config.num_labels} outputs")
+    layer, forward = outputs[-1], outputs[-1].forward
+
+    def fp32_forward(x):
+        with torch.autocast(x.device.type, enabled=False):
+            return forward(x.to(layer.weight.dtype))
+
+    layer.forward = fp32_forward
+
+
 class CrossEncoderTeacher:
-    """A sentence-transformers ``CrossEncoder``: its raw logit (no activation)."""
+    """A sentence-transformers ``CrossEncoder``: its raw logit (no activation), computed in float32."""
 
     def __init__(self, path: str, batch_size: int, max_length: int, precision: str):
         from sentence_transformers import CrossEncoder
 
         self.model = CrossEncoder(path, max_length=max_length, device=precisions.default_device())
+        float32_logits(self.model.model)
         self.batch_size, self.precision = batch_size, precision
 
     def score(self, questions, candidates, qids, cids) -> np.ndarray:

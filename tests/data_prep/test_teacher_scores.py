@@ -95,6 +95,25 @@ def test_model_teachers_store_scores_and_runs(tiny_split, tiny_student, tiny_bi_
     assert not (tmp_path / ".scored.cache").exists()  # chunk cache dropped once the split is written
 
 
+def test_cross_encoder_logits_are_float32_under_bf16(tiny_bert, tmp_path):
+    """Bug caught: a sentence-transformers CrossEncoder scored under bf16 autocast returned its logits
+    rounded to bf16 (~3 digits: 49 distinct scores for 64 near-identical pairs), so the peers' close
+    candidates tied and pessimistic ties counted against them."""
+    from sentence_transformers import CrossEncoder
+
+    torch.manual_seed(0)
+    CrossEncoder(str(tiny_bert), num_labels=1, max_length=32, device="cpu").save(str(tmp_path / "ce"))
+    spec = {"kind": "cross-encoder", "path": str(tmp_path / "ce")}
+    bf16, fp32 = (teachers.load_teacher(spec, 8, 32, p) for p in ("bf16", "fp32"))
+    questions = ["where was he born ?"] * 16
+    candidates = [f"he was born in paris in {1900 + i} ." for i in range(16)]
+    scores = bf16.score(questions, candidates, ["q"] * 16, [str(i) for i in range(16)])
+    rounded = torch.tensor(scores).bfloat16().float().numpy()
+    assert (scores != rounded).sum() >= 12  # float32 values, not bf16 ones (a few may fall on the bf16 grid)
+    exact = fp32.score(questions, candidates, ["q"] * 16, [str(i) for i in range(16)])
+    np.testing.assert_allclose(scores, exact, atol=0.05)  # the body still ran in bf16: close, not equal
+
+
 def test_run_teacher_and_missing_pairs(tiny_split, tmp_path):
     ds = load(tiny_split)
     run = {r["qid"]: {c: float(i) for i, c in enumerate(r["cids"])} for r in ds}
