@@ -171,6 +171,8 @@ def main(argv: list[str] | None = None) -> dict:
             "kind": spec["kind"],
             "max_length": spec.get("max_length", cfg.max_length),
             "precision": precision if spec["kind"] != "run" else None,
+            # scores of model teachers are float32 logits (combined scores): cached bf16-rounded ones are stale
+            "logit": "float32" if spec["kind"] != "run" else None,
         }
         fp = teacher_fingerprint(spec["path"], settings, data_fp)
         if shards.agree(done.get(name, (None,))[0] == fp, world):  # rank 0's output decides for every rank
