@@ -32,7 +32,7 @@ from as2.config import atomic_write_text, cli, parse, setup_logging, write_json
 from as2.data import DataError, load_questions
 from as2.metrics import check_options, evaluate_runs
 from as2.select import check_step, quiet, split_runs, weight_grid
-from cerberus.modeling import CONFIG_NAME
+from cerberus.modeling import CONFIG_NAME, StudentConfig
 
 logger = logging.getLogger("cerberus.reweight")
 
@@ -133,8 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
             each.append(result["runs"]["s"][cfg.metric])
         return each
 
-    trained = model_cfg.get("head_weights") or [1.0] * len(heads)
-    trained = [w / sum(trained) for w in trained]
+    trained = StudentConfig(**model_cfg).combination_weights()
     before = score(trained)
     scored = [(w, score(w)) for w in weight_grid(len(heads), cfg.step)]
     weights, each = max(scored, key=lambda s: sum(s[1]) / len(s[1]))  # the first of equals: most even
