@@ -119,11 +119,17 @@ STUDENT_ARGS_labels_only = --heads labels_only --alpha 1 --body_layers $(KD_BODY
 TEACHER_MODELS := $(foreach t,$(CE_TEACHERS),$(WQ)/teachers/$(t)/model/model.safetensors)
 
 .PHONY: bench bench-teachers bench-students
+# the wall time goes to $(WALL), with whether the run was clean ($(WQ) empty or absent when it started: nothing
+# reused), and the page is written again with it
+WALL := $(WQ)/bench_wall.json
 bench: install
-	@start=$$(date +%s); \
+	@rm -f $(WALL); start=$$(date +%s); \
+	if [ -n "$$(ls -A $(WQ) 2>/dev/null)" ]; then clean=false; else clean=true; fi; \
 	$(PY) -m data_prep.pretrained --names minilm-l6 sre-minilm-l6 mpnet-base && \
 	$(MAKE) --no-print-directory bench-teachers && $(MAKE) --no-print-directory bench-students && \
-	echo "bench finished in $$(( $$(date +%s) - start )) s"
+	echo "{\"seconds\": $$(( $$(date +%s) - start )), \"clean\": $$clean}" > $(WALL).tmp && mv $(WALL).tmp $(WALL) && \
+	$(MAKE) --no-print-directory results-page && \
+	echo "bench finished in $$(( $$(date +%s) - start )) s ($$([ $$clean = true ] && echo clean || echo resumed))"
 
 # models named in an explicit rule: a missing one is rebuilt (make skips missing intermediates of pattern rules)
 bench-teachers: $(TEACHER_MODELS) $(WQ)/select/members.txt $(WQ)/select/twin_teacher.txt
@@ -249,7 +255,8 @@ RESULTS_PAGE = $(PY) -m as2.results --report $(WQ)/eval/report.json --bench $(WQ
 	  --selection $(WQ)/select/ensemble.json --twin_teacher $(TWIN_TEACHER) --out docs --splits $(WQ)/splits \
 	  $(if $(wildcard $(WQ)/eval_peers/test/report.json),--peers $(WQ)/eval_peers) \
 	  $(if $(wildcard $(SCALE)/*.json),--scaling $(SCALE)) $(if $(wildcard $(ASNQ_BENCH)),--asnq $(ASNQ_BENCH)) \
-	  $(if $(wildcard $(SEED_DIR)/test/report.json),--seeds $(SEED_DIR))
+	  $(if $(wildcard $(SEED_DIR)/test/report.json),--seeds $(SEED_DIR)) --training $(WQ) \
+	  $(if $(wildcard $(WALL)),--wall $(WALL))
 
 # a sub-make, so that the optional inputs are looked for after the caller wrote them
 .PHONY: results-page

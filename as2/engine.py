@@ -342,7 +342,7 @@ def train_loop(
     if rank == 0:
         trim_log(log_path, state.global_step)
     last: dict[str, float] = {}
-    start = time.perf_counter()
+    resumed_from, start = state.global_step, time.perf_counter()
     bar = tqdm(total=total, initial=state.global_step, desc="train", disable=rank != 0, unit="step")
     engine.train()
     while state.global_step < total and state.epoch < epochs:
@@ -375,7 +375,8 @@ def train_loop(
     return {
         "global_step": state.global_step,
         "epochs_done": state.epoch,
-        "seconds": time.perf_counter() - start,
+        "seconds": time.perf_counter() - start,  # this run's own: a resumed run's from its resumed step
+        "resumed_from_step": resumed_from,
         **last,
     }
 

@@ -52,3 +52,27 @@ def read_folder(folder: str, copies: Path) -> dict[str, dict]:
         found[path.stem] = read_json(str(path))
         copy_beside(path, copies / path.name)
     return found
+
+
+TRAINED = ("teachers/*/summary.json", "students/*/summary.json", "twin/summary.json", "peers/*/summary.json")
+
+
+def read_training(path: str, copy: Path) -> dict[str, dict]:
+    """``{"<stage>/<model>": summary.json}`` of the models a bench trained, copied beside the page as one file.
+
+    ``path`` is the bench's folder (the summaries of its ``teachers/``, ``students/``, ``twin/`` and ``peers/``)
+    or such a copy (a JSON file), so that the page regenerates from its copies."""
+    p = Path(path)
+    if p.is_file():
+        copy_beside(p, copy)
+        return read_json(str(p))
+    found = {
+        str(s.parent.relative_to(p)): read_json(str(s))
+        for pattern in TRAINED
+        for s in sorted(p.glob(pattern))
+    }
+    if not found:
+        raise FileNotFoundError(f"{p}: no summary.json under {', '.join(TRAINED)}")
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_text(json.dumps(found, indent=2) + "\n")
+    return found

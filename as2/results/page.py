@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from as2.config import atomic_write_text, parse, setup_logging
-from as2.results.inputs import EXTRA_SPLITS, copy_beside, read_folder, read_json, read_splits
+from as2.results.inputs import EXTRA_SPLITS, copy_beside, read_folder, read_json, read_splits, read_training
 from as2.results.machine import environment
 from as2.results.plot import plot
 from as2.results.sections import (
@@ -32,6 +32,7 @@ from as2.results.sections import (
     precision_section,
     scaling_section,
     seed_section,
+    training_section,
     twin_section,
 )
 from as2.results.table import markdown, members_text, peer_rows, per_split_text, selection_splits, table_rows
@@ -71,6 +72,11 @@ class ResultsConfig:
     seeds: str = field(
         default="", metadata={"help": "make seeds' eval folder (<split>/report.json, runs <system>-seed<N>)"}
     )
+    training: str = field(
+        default="",
+        metadata={"help": "the bench's folder (its models' summary.json) or a copy: training times"},
+    )
+    wall: str = field(default="", metadata={"help": "make bench's wall-time JSON (seconds, clean)"})
     command: str = field(default="make bench", metadata={"help": "the command that produced the inputs"})
     max_p: float = field(default=0.05, metadata={"help": "p-value at or below which a difference is marked"})
 
@@ -86,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
     (out / "results").mkdir(parents=True, exist_ok=True)
     inputs = {"report": cfg.report, "bench": cfg.bench, "twin_bench": cfg.twin_bench,
               "retrieval": cfg.retrieval, "selection": cfg.selection, "adaptive": cfg.adaptive,
-              "asnq": cfg.asnq}  # fmt: skip
+              "asnq": cfg.asnq, "wall": cfg.wall}  # fmt: skip
     data = {k: read_json(v) if v else {} for k, v in inputs.items()}
     for k, v in inputs.items():  # the JSON behind every number, beside the page
         if v:
@@ -97,10 +103,11 @@ def main(argv: list[str] | None = None) -> dict:
     splits = read_splits(cfg.splits, out / "results" / "splits", EXTRA_SPLITS) if cfg.splits else {}
     scaling = read_folder(cfg.scaling, out / "results" / "scaling") if cfg.scaling else {}
     seeds = read_splits(cfg.seeds, out / "results" / "seeds") if cfg.seeds else {}
+    training = read_training(cfg.training, out / "results" / "training.json") if cfg.training else {}
     rows = table_rows(report, bench, data["selection"], splits, student=cfg.student, ensemble=cfg.ensemble,
                       max_p=cfg.max_p) + peer_rows(peers)  # fmt: skip
     checks = targets(rows, twin_bench, student=cfg.student, ensemble=cfg.ensemble, twin=cfg.twin,
-                     twin_teacher=cfg.twin_teacher)  # fmt: skip
+                     twin_teacher=cfg.twin_teacher, wall=data["wall"])  # fmt: skip
     auto = bench.get("hardware", {}).get("auto_precision", "bf16")
     plot(rows, twin_bench, out / "accuracy_latency.png", cost=f"ms_per_pair_b32_{auto}")
 
@@ -119,6 +126,8 @@ def main(argv: list[str] | None = None) -> dict:
         + (" --scaling docs/results/scaling" if scaling else "")
         + (" --asnq docs/results/asnq.json" if data["asnq"] else "")
         + (" --seeds docs/results/seeds" if seeds else "")
+        + (" --training docs/results/training.json" if training else "")
+        + (" --wall docs/results/wall.json" if data["wall"] else "")
         + " --out docs`.",
         "",
         *environment(bench.get("hardware", {})),
@@ -143,6 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
     lines += [*(twin_section(twin_bench, data["retrieval"]) if twin_bench or data["retrieval"] else [])]
     lines += peer_section(peers)
     lines += scaling_section(scaling, data["asnq"])
+    lines += training_section(training, data["wall"])
     page = out / "RESULTS.md"
     kept = ""
     if page.is_file() and DISCUSSION in page.read_text():

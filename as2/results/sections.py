@@ -233,3 +233,38 @@ def scaling_section(scaling: dict[str, dict], asnq: dict) -> list[str]:
         "",
     ]
     return lines
+
+
+def training_section(training: dict[str, dict], wall: dict) -> list[str]:
+    """How long the bench took: its wall time (clean or resumed) and each trained model's training loop."""
+    if not training and not wall:
+        return []
+    lines = ["## Training time", ""]
+    if wall:
+        how = ("a clean run (nothing reused from an earlier run)" if wall["clean"] else
+               "a resumed run: stages of an earlier run were reused, so this is not what a clean run costs")  # fmt: skip
+        lines += [
+            f"`make bench` took {wall['seconds'] / 60:.0f} min of wall time on the bench machine, {how}.",
+            "",
+        ]
+    if training:
+        cpus = ", ".join(
+            sorted({s.get("hardware", {}).get("cpu", "a CPU not recorded") for s in training.values()})
+        )
+        lines += [
+            f"Each model's training loop as its `summary.json` records it (trained on {cpus}; data and model loading "
+            "and the export are not counted). A model resumed from a checkpoint counts only the steps after it "
+            "resumed.",
+            "",
+        ]
+        cells, totals = [], {}
+        for name, s in training.items():
+            stage = name.split("/")[0]
+            totals[stage] = totals.get(stage, 0.0) + s["seconds"]
+            resumed = s.get("resumed_from_step") or 0
+            steps = s.get("global_step", s.get("steps", ""))
+            cells.append([f"`{name}`", s.get("precision", ""), str(steps), str(resumed) if resumed else "",
+                          f"{s['seconds']:.0f}"])  # fmt: skip
+        cells += [[f"all {stage}", "", "", "", f"{seconds:.0f}"] for stage, seconds in totals.items()]
+        lines += [pipe_table(["model", "precision", "steps", "resumed from step", "seconds"], cells), ""]
+    return lines

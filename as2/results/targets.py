@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+BENCH_BUDGET_MIN = 120  # a clean make bench on a 2-core machine
+
 
 def targets(
-    rows: list[dict], twin_bench: dict, *, student: str, ensemble: str, twin: str, twin_teacher: str
+    rows: list[dict],
+    twin_bench: dict,
+    *,
+    student: str,
+    ensemble: str,
+    twin: str,
+    twin_teacher: str,
+    wall: dict | None = None,
 ) -> list[tuple[str, str, bool | None]]:
     """(target, what was measured, met?) for each target the results page states."""
     by = {r["system"]: r for r in rows}
@@ -38,4 +47,9 @@ def targets(
     if twin_bench.get("per_query"):
         sp = twin_bench["per_query"]["speedup"]
         out.append(("twin >= 20x cheaper per query than a cross-encoder", f"{sp:.1f}x", sp >= 20))
+    if wall:  # only a clean run measures the budget: a resumed one reused earlier stages
+        minutes = wall["seconds"] / 60
+        how = "clean run" if wall["clean"] else "resumed run, not a clean one"
+        out.append((f"clean make bench <= {BENCH_BUDGET_MIN} min", f"{minutes:.0f} min ({how})",
+                    wall["clean"] and minutes <= BENCH_BUDGET_MIN))  # fmt: skip
     return out

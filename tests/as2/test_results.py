@@ -238,3 +238,44 @@ def test_a_selection_on_several_dev_splits_names_them_and_each_splits_metric():
     assert selection_splits(both) == ", the mean over the splits `dev`, `selqa_dev`"
     assert per_split_text(both) == "; `dev` 0.810, `selqa_dev` 0.845"
     assert members_text(both) == "`a` (0.70), `b` (0.30)"
+
+
+def test_training_times_and_the_bench_budget_from_summaries_and_wall_time(tmp_path, unpad):
+    p = _inputs(tmp_path)
+    out, wq = tmp_path / "docs", tmp_path / "wq"
+    cpu = {"cpu": "Test EPYC"}
+    summaries = {"teachers/a_ce": {"seconds": 300.0, "global_step": 575, "resumed_from_step": 0, "precision": "bf16"},
+                 "students/cerberus": {"seconds": 1200.0, "global_step": 2118, "resumed_from_step": 1000,
+                                       "precision": "bf16"},
+                 "twin": {"seconds": 600.0, "global_step": 500, "precision": "bf16"},
+                 "peers/a_peer": {"seconds": 900.0, "steps": 637, "precision": "bf16"}}  # fmt: skip
+    for name, s in summaries.items():
+        (wq / name).mkdir(parents=True)
+        (wq / name / "summary.json").write_text(json.dumps({**s, "hardware": cpu}))
+    (wq / "exp" / "x").mkdir(parents=True)  # a model of no bench stage: not listed
+    (wq / "exp" / "x" / "summary.json").write_text(json.dumps({"seconds": 1.0}))
+    wall = tmp_path / "wall.json"
+    wall.write_text(json.dumps({"seconds": 7500, "clean": True}))
+    argv = ["--report", str(p["report"]), "--bench", str(p["bench"]), "--out", str(out)]
+    result = results.main([*argv, "--training", str(wq), "--wall", str(wall)])
+    page = unpad((out / "RESULTS.md").read_text())
+    assert "`make bench` took 125 min of wall time on the bench machine, a clean run" in page
+    assert "trained on Test EPYC" in page
+    assert "| `teachers/a_ce` | bf16 | 575 |  | 300 |" in page
+    assert "| `students/cerberus` | bf16 | 2118 | 1000 | 1200 |" in page  # resumed: only its own steps timed
+    assert "| `peers/a_peer` | bf16 | 637 |  | 900 |" in page and "| all students |  |  |  | 1200 |" in page
+    assert "exp/x" not in page
+    met = {t["target"]: (t["measured"], t["met"]) for t in result["targets"]}
+    assert met["clean make bench <= 120 min"] == ("125 min (clean run)", False)
+
+    # a resumed run never meets the budget, however short; the page regenerates from its copies
+    wall.write_text(json.dumps({"seconds": 600, "clean": False}))
+    copies = out / "results"
+    result = results.main([*argv, "--training", str(copies / "training.json"), "--wall", str(wall)])
+    met = {t["target"]: (t["measured"], t["met"]) for t in result["targets"]}
+    assert met["clean make bench <= 120 min"] == ("10 min (resumed run, not a clean one)", False)
+    page = unpad((out / "RESULTS.md").read_text())
+    assert "| `students/cerberus` | bf16 | 2118 | 1000 | 1200 |" in page and "a resumed run" in page
+    assert "--training docs/results/training.json --wall docs/results/wall.json" in page
+    with pytest.raises(FileNotFoundError, match="no summary.json"):
+        results.main([*argv, "--training", str(tmp_path / "empty")])

@@ -90,7 +90,7 @@ def test_resumed_run_matches_an_uninterrupted_one(tiny_split, encoder, tmp_path,
     ds = ds_json(tmp_path / "ds.json")  # WarmupDecayLR: the schedule state must travel too
     run = {"epochs": 2, "save_steps": 1, "heads": ["t1", "mix=t1+t2"]}
     a = train.main(args(tiny_split, encoder, tmp_path / "a", ds, **run))
-    assert a["global_step"] == 6
+    assert a["global_step"] == 6 and a["resumed_from_step"] == 0
 
     real_save, saved = engine.save, []
 
@@ -114,6 +114,7 @@ def test_resumed_run_matches_an_uninterrupted_one(tiny_split, encoder, tmp_path,
     monkeypatch.undo()
     assert saved == [1, 2, 3, 4, 5, 6]  # steps 5 and 6 only: a run that started over would save 1-4 again
     assert b["global_step"] == 6 and b["epochs_done"] == 2
+    assert b["resumed_from_step"] == 4  # its seconds are those of steps 5-6: the summary says so
     assert [r["step"] for r in read_log(tmp_path / "b")] == [1, 2, 3, 4, 5, 6]
     wa = load_file(str(tmp_path / "a" / "model" / "model.safetensors"))
     wb = load_file(str(tmp_path / "b" / "model" / "model.safetensors"))
