@@ -111,11 +111,13 @@ TWIN_TEACHER = $(shell cat $(WQ)/select/twin_teacher.txt 2>/dev/null)
 KD_STUDENTS  = $(addprefix kd_,$(MEMBERS)) kd_avg labels_only
 WEIGHTS      = $(shell $(PY) -c 'import json; s = json.load(open("$(WQ)/select/ensemble.json")); \
 	print(*(s["weights"][m] for m in s["members"]))' 2>/dev/null)
-# CERBERUS: the KD baselines' body (5 of MiniLM-L6's layers) and one 1-layer head per member (B5 3H1 for
-# three members; deeper bodies won on both dev sets: docs/RECIPES.md "Body depth and body")
-STUDENT_ARGS_cerberus    = --heads $(MEMBERS) --head_weights $(WEIGHTS) --body_layers $(KD_BODY)
-STUDENT_ARGS_kd_avg      = --heads kd_avg=$(subst $(space),+,$(MEMBERS)) --body_layers $(KD_BODY)
-STUDENT_ARGS_labels_only = --heads labels_only --alpha 1 --body_layers $(KD_BODY)
+# CERBERUS: the shape of configs/wikiqa/student.yaml (B4 3H2: 4 shared layers of MiniLM-L6, one 2-layer head
+# per member; docs/RECIPES.md "Head depth"); the KD baselines are one MiniLM-L6, a body of 5 layers and a
+# 1-layer head
+KD_SHAPE := --body_layers $(KD_BODY) --head_layers 1
+STUDENT_ARGS_cerberus    = --heads $(MEMBERS) --head_weights $(WEIGHTS)
+STUDENT_ARGS_kd_avg      = --heads kd_avg=$(subst $(space),+,$(MEMBERS)) $(KD_SHAPE)
+STUDENT_ARGS_labels_only = --heads labels_only --alpha 1 $(KD_SHAPE)
 TEACHER_MODELS := $(foreach t,$(CE_TEACHERS),$(WQ)/teachers/$(t)/model/model.safetensors)
 
 .PHONY: bench bench-teachers bench-students
@@ -172,7 +174,7 @@ $(WQ)/runs/ensemble.trec: $(SELECTED) $(WQ)/data/test_scored/as2.json
 
 $(WQ)/students/%/model/model.safetensors: configs/wikiqa/student.yaml $(WQ)/data/train_scored/as2.json $(SELECTED)
 	$(LAUNCH) cerberus/train.py --config $< --model $(AS2_MODELS)/minilm-l6 \
-	  --output_dir $(WQ)/students/$* $(or $(STUDENT_ARGS_$*),--heads $(*:kd_%=%) --body_layers $(KD_BODY))
+	  --output_dir $(WQ)/students/$* $(or $(STUDENT_ARGS_$*),--heads $(*:kd_%=%) $(KD_SHAPE))
 
 $(PRED)/%.trec: $(WQ)/students/%/model/model.safetensors $(WQ)/data/test/as2.json
 	$(PY) -m cerberus.predict --model $(<D) --data $(WQ)/data/test --out $(PRED) --name $* --max_length 96
