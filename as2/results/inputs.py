@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+from as2.config import write_json
+
 PEER_SPLITS = {"dev": "WikiQA dev", "test": "WikiQA test", "selqa_dev": "SelQA dev (out of domain)"}
 
 
@@ -74,5 +76,5 @@ def read_training(path: str, copy: Path) -> dict[str, dict]:
     if not found:
         raise FileNotFoundError(f"{p}: no summary.json under {', '.join(TRAINED)}")
     copy.parent.mkdir(parents=True, exist_ok=True)
-    copy.write_text(json.dumps(found, indent=2) + "\n")
+    write_json(copy, found)
     return found
