@@ -85,9 +85,10 @@ demo-run: install
 
 # ---- Results on the full WikiQA corpus: `make bench` (not in CI; hours on 2 CPU cores: its training times in docs/RESULTS.md)
 # Every stage is a file target: a re-run after an interruption or a change redoes only what is out of date
-# (training resumes from its checkpoints; teacher_scores reuses fingerprinted scores). Stage 1 fine-tunes and
-# scores the five teacher candidates and chooses the ensemble on dev; stage 2 (a sub-make, which reads the
-# chosen members) trains the students and the twin, predicts, evaluates, times and writes docs/RESULTS.md.
+# (training resumes from its checkpoints; teacher_scores reuses fingerprinted scores). Stage 1 fine-tunes the
+# five teacher candidates, scores dev and test with them, chooses the ensemble on dev and scores train with the
+# teachers stage 2 distils from; stage 2 (a sub-make, which reads the chosen members) trains the students and
+# the twin, predicts, evaluates, times and writes docs/RESULTS.md.
 WIKIQA ?= ../shared/data/wikiqa
 WQ     ?= runs/wikiqa
 export WQ  # the WikiQA configs name their folders ${WQ:-runs/wikiqa}/...
@@ -134,7 +135,8 @@ bench: install
 	echo "bench finished in $$(( $$(date +%s) - start )) s ($$([ $$clean = true ] && echo clean || echo resumed))"
 
 # models named in an explicit rule: a missing one is rebuilt (make skips missing intermediates of pattern rules)
-bench-teachers: $(TEACHER_MODELS) $(WQ)/select/members.txt $(WQ)/select/twin_teacher.txt
+bench-teachers: $(TEACHER_MODELS) $(WQ)/select/members.txt $(WQ)/select/twin_teacher.txt \
+		$(WQ)/data/train_scored/as2.json
 
 # the corpora are published, read-only files: order-only prerequisites, so that a copy of ../shared laid out
 # again (new mtimes, same bytes) does not redo every stage downstream of the conversion
@@ -148,7 +150,13 @@ $(WQ)/teachers/%/model/model.safetensors: configs/wikiqa/teacher.yaml $(WQ)/data
 $(WQ)/data/%_scored/as2.json: configs/wikiqa/teachers_%.yaml $(WQ)/data/%/as2.json $(TEACHER_MODELS)
 	$(PY) -m data_prep.teacher_scores --config $<
 
-$(WQ)/select/members.txt: $(WQ)/data/dev_scored/as2.json $(WQ)/data/test_scored/as2.json $(WQ)/data/train_scored/as2.json
+# the train split is scored after the selection, by the teachers stage 2 distils from: the members and the
+# twin's teacher (the other candidates' train scores would go unused; kept columns of an earlier run are reused)
+$(WQ)/data/train_scored/as2.json: configs/wikiqa/teachers_train.yaml $(WQ)/data/train/as2.json $(TEACHER_MODELS) \
+		$(WQ)/select/members.txt $(WQ)/select/twin_teacher.txt
+	$(PY) -m data_prep.teacher_scores --config $< --only $(sort $(MEMBERS) $(TWIN_TEACHER))
+
+$(WQ)/select/members.txt: $(WQ)/data/dev_scored/as2.json $(WQ)/data/test_scored/as2.json
 	mkdir -p $(@D)
 	$(PY) -m as2.select --data $(WQ)/data/dev --out $(WQ)/select/ensemble.json \
 	  --run $(foreach t,$(CANDIDATES),$(WQ)/runs_dev/$(t).trec) | tail -1 > $@.tmp && mv $@.tmp $@

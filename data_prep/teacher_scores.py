@@ -3,6 +3,7 @@
     python -m data_prep.teacher_scores --config configs/teachers.yaml
     python -m data_prep.teacher_scores --data data/train --output data/train_scored --runs_dir runs/teachers \\
         --teachers '{"mpnet_ce": {"kind": "cerberus", "path": "runs/mpnet_ce/model"}}'
+    python -m data_prep.teacher_scores --config configs/teachers.yaml --only mpnet_ce sre_ce  # a subset
 
 Teacher kinds (they differ in architecture, tokenizer and kind; see ``cerberus/teachers.py``):
 
@@ -62,6 +63,12 @@ class TeacherScoresConfig:
     output: str = field(default="", metadata={"help": "where to write the split with teacher columns"})
     runs_dir: str = field(default="", metadata={"help": "folder for one TREC run per teacher (optional)"})
     teachers: dict = field(default_factory=dict, metadata={"help": "name -> {kind, path[, max_length]}"})
+    only: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "score only these teachers of `teachers` (e.g. the ensemble's members); empty: all"
+        },
+    )
     batch_size: int = field(default=64, metadata={"help": "pairs (or sentences) per forward pass"})
     max_length: int = field(default=256, metadata={"help": "tokens per pair (cross-encoders)"})
     chunk_questions: int = field(default=200, metadata={"help": "questions per cached chunk"})
@@ -81,6 +88,11 @@ class TeacherScoresConfig:
         check_precision(self.precision)
         if not self.teachers:
             raise ValueError("teachers: give at least one teacher (name -> {kind, path})")
+        if self.only:
+            unknown = [n for n in self.only if n not in self.teachers]
+            if unknown:
+                raise ValueError(f"only: {unknown} not among the configured teachers {sorted(self.teachers)}")
+            self.teachers = {n: s for n, s in self.teachers.items() if n in self.only}
         os.environ.setdefault("AS2_MODELS", str(default_dest()))
         for name, spec in self.teachers.items():
             if isinstance(spec, dict) and isinstance(spec.get("path"), str):

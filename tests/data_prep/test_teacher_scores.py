@@ -139,6 +139,20 @@ def test_run_teacher_and_missing_pairs(tiny_split, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_only_scores_the_named_teachers(tiny_split, tmp_path):
+    ds = load(tiny_split)
+    run = {r["qid"]: {c: float(i) for i, c in enumerate(r["cids"])} for r in ds}
+    write_run(tmp_path / "x.trec", run, "x")
+    specs = {n: {"kind": "run", "path": str(tmp_path / "x.trec")} for n in ("a", "b", "c")}
+    summary = run_main(tiny_split, tmp_path / "scored", tmp_path / "runs", specs, "--only", "c", "a")
+    assert set(summary["teachers"]) >= {"a", "c"} and "b" not in summary["teachers"]
+    columns = set(load(tmp_path / "scored").column_names)
+    assert {"a", "c"} <= columns and "b" not in columns
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["a.trec", "c.trec"]
+    with pytest.raises(ValueError, match=r"only: \['d'\] not among the configured teachers"):
+        run_main(tiny_split, tmp_path / "o", tmp_path / "r", specs, "--only", "a", "d")
+
+
 class Killed(BaseException):
     """Stands for a kill: not an Exception, so nothing on the way may swallow it."""
 
