@@ -148,13 +148,12 @@ $(WQ)/teachers/%/model/model.safetensors: configs/wikiqa/teacher.yaml $(WQ)/data
 	  --output_dir $(WQ)/teachers/$* $(TEACHER_ARGS_$*)
 
 $(WQ)/data/%_scored/as2.json: configs/wikiqa/teachers_%.yaml $(WQ)/data/%/as2.json $(TEACHER_MODELS)
-	$(PY) -m data_prep.teacher_scores --config $<
+	$(PY) -m data_prep.teacher_scores --config $< $(SCORE_ARGS_$*)
 
 # the train split is scored after the selection, by the teachers stage 2 distils from: the members and the
 # twin's teacher (the other candidates' train scores would go unused; kept columns of an earlier run are reused)
-$(WQ)/data/train_scored/as2.json: configs/wikiqa/teachers_train.yaml $(WQ)/data/train/as2.json $(TEACHER_MODELS) \
-		$(WQ)/select/members.txt $(WQ)/select/twin_teacher.txt
-	$(PY) -m data_prep.teacher_scores --config $< --only $(sort $(MEMBERS) $(TWIN_TEACHER))
+SCORE_ARGS_train = --only $(sort $(MEMBERS) $(TWIN_TEACHER))
+$(WQ)/data/train_scored/as2.json: $(WQ)/select/members.txt $(WQ)/select/twin_teacher.txt
 
 $(WQ)/select/members.txt: $(WQ)/data/dev_scored/as2.json $(WQ)/data/test_scored/as2.json
 	mkdir -p $(@D)
