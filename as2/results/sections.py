@@ -194,14 +194,20 @@ def scaling_section(scaling: dict[str, dict], asnq: dict) -> list[str]:
     if not scaling and not asnq:
         return []
     scaling = dict(scaling)
+    records = [*scaling.values(), asnq]
     rss = scaling.pop("index_rss", {}).get("index_build_rss")  # a twin.bench record, not a rank timing
     lines = ["## Scale-out", ""]
+    machines = sorted(
+        {f"{hw['device']}, {hw['cores']} cores, {hw['os']}" for r in records if (hw := r.get("hardware"))}
+    )
+    if machines:  # `make scaling` and the ASNQ bench run apart from make bench, maybe on another machine
+        lines += [f"Measured on {'; '.join(machines)} (the machine records of these figures).", ""]
     if rss:
         lines += [f"- Peak RSS of one process building a `Flat` index over {rss['docs']:,} synthetic sentences "
                   f"(`twin.bench --rss_size`): {rss['peak_rss_mib']:.0f} MiB, of which the index "
                   f"{rss['index_mib']:.0f} MiB (target: under 2 GiB plus the index).", ""]  # fmt: skip
     if scaling:
-        lines += ["Each stage timed from launch to exit under the `deepspeed` launcher on this machine (start-up, "
+        lines += ["Each stage timed from launch to exit under the `deepspeed` launcher (start-up, "
                   "model loading and rank 0's merge included), the cores split evenly among the ranks "
                   "(`make scaling`, `as2.bench_ranks`); efficiency = (t_1 / t_N) / N.", ""]  # fmt: skip
         cells = []

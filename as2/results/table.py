@@ -12,11 +12,12 @@ METRICS = ("precision@1", "map", "mrr")
 
 
 PEER_ROLE = "peer: sentence-transformers CrossEncoder, library defaults"
+MEMBER_ROLE = "teacher, ensemble member"
 
 
 def role(name: str, candidates: list[str], members: list[str], student: str) -> str:
     if name in members:
-        return "teacher, ensemble member"
+        return MEMBER_ROLE
     if name in candidates:
         return "teacher candidate"
     if name.startswith(f"{student}."):

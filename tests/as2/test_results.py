@@ -105,10 +105,20 @@ def test_page_table_marks_targets_and_plot(tmp_path, unpad):
     # dev and out-of-domain dev MAP of the bench's own systems become columns beside test
     for split, m in (("dev", 0.61), ("selqa_dev", 0.52)):
         (tmp_path / "splits" / split).mkdir(parents=True)
-        split_report = {"runs": {"cerberus": {"map": m}, "ensemble": {"map": m + 0.1}}}
-        (tmp_path / "splits" / split / "report.json").write_text(json.dumps(split_report))
-    results.main([*argv, "--peers", str(tmp_path / "peers"), "--splits", str(tmp_path / "splits")])
+        runs = {
+            "cerberus": {"map": m},
+            "ensemble": {"map": m + 0.1},
+            "a_ce": {"map": m + 0.12},
+            "b_bi": {"map": m},
+        }
+        (tmp_path / "splits" / split / "report.json").write_text(json.dumps({"runs": runs}))
+    result = results.main([*argv, "--peers", str(tmp_path / "peers"), "--splits", str(tmp_path / "splits")])
     page = unpad((out / "RESULTS.md").read_text())
+    # the ensemble against its members on the dev split it was chosen on: a member above it is said
+    assert "| ensemble MAP > its best member's on WikiQA dev | 0.710 vs a_ce 0.730 | no |" in page
+    assert {t["target"]: t["met"] for t in result["targets"]}[
+        "ensemble MAP > its best member's on WikiQA dev"
+    ] is False
     assert "| P@1 | MAP | MRR | MAP WikiQA dev | MAP SelQA dev (out of domain) | params (M) |" in page
     assert "| `cerberus` | CERBERUS student | 0.680 | 0.780▲ | 0.790 | 0.610 | 0.520 | 21.0 |" in page
     assert "| 0.650 | 0.750 | 0.760 | 0.740 | 0.800 |" in page  # the peer's dev and SelQA dev from make peers
@@ -193,7 +203,9 @@ def test_scaling_section_rows_and_asnq_line(unpad):
     scaling["index_rss"] = {
         "index_build_rss": {"docs": 1_000_000, "peak_rss_mib": 2600.0, "index_mib": 1465.0}
     }
+    asnq["hardware"] = {"device": "CPU Test EPYC", "cores": 2, "os": "Linux 6"}
     text = unpad("\n".join(scaling_section(scaling, asnq)))
+    assert "Measured on CPU Test EPYC, 2 cores, Linux 6 (the machine records of these figures)." in text
     assert (
         "over 1,000,000 synthetic sentences (`twin.bench --rss_size`): 2600 MiB, of which the index 1465"
         in text
