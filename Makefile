@@ -255,6 +255,17 @@ $(WQ)/splits/%/report.json: $(WQ)/splits/%/ensemble.trec $(WQ)/splits/%/predicte
 $(WQ)/adaptive/adaptive.json: $(WQ)/students/cerberus/model/model.safetensors $(WQ)/data/dev/as2.json $(WQ)/data/test/as2.json
 	$(PY) -m cerberus.adaptive --model $(<D) --dev $(WQ)/data/dev --data $(WQ)/data/test --out $(@D) --max_length 96
 
+# how alike the members rank, and the student's heads distilled from them: what fusing the heads can gain
+# (as2.agreement; arguments: the folder of the members' runs, the folder of the heads' runs)
+agreement_runs = $(foreach m,$(MEMBERS),$(1)/$(m).trec) $(foreach m,$(MEMBERS),$(2)/cerberus.$(m).trec)
+AGREEMENT := $(foreach s,test $(SPLITS),$(WQ)/agreement/$(s).json)
+
+$(WQ)/agreement/test.json: $(WQ)/eval/report.json
+	$(PY) -m as2.agreement --out $@ --run $(call agreement_runs,$(WQ)/runs,$(PRED))
+
+$(WQ)/agreement/%.json: $(WQ)/splits/%/report.json
+	$(PY) -m as2.agreement --out $@ --run $(call agreement_runs,$(WQ)/runs_$*,$(WQ)/splits/$*)
+
 # the page, with the optional inputs (make peers, scaling, asnq-bench, seeds) that exist when it runs; those are
 # not prerequisites (a prerequisite would be remade by make bench: peers, rank timings, seed models); the
 # targets that write them after make bench (scaling, seeds) rewrite the page themselves (make results-page)
@@ -265,6 +276,7 @@ RESULTS_PAGE = $(PY) -m as2.results --report $(WQ)/eval/report.json --bench $(WQ
 	  $(if $(wildcard $(WQ)/eval_peers/test/report.json),--peers $(WQ)/eval_peers) \
 	  $(if $(wildcard $(SCALE)/*.json),--scaling $(SCALE)) $(if $(wildcard $(ASNQ_BENCH)),--asnq $(ASNQ_BENCH)) \
 	  $(if $(wildcard $(SEED_DIR)/test/report.json),--seeds $(SEED_DIR)) --training $(WQ) \
+	  $(if $(wildcard $(WQ)/agreement/test.json),--agreement $(WQ)/agreement) \
 	  $(if $(wildcard $(WALL)),--wall $(WALL))
 
 # a sub-make, so that the optional inputs are looked for after the caller wrote them
@@ -273,7 +285,7 @@ results-page:
 	$(RESULTS_PAGE)
 
 docs/RESULTS.md: $(WQ)/bench/bench.json $(WQ)/twin_bench/bench.json $(WQ)/eval_retrieve/report.json \
-		$(foreach s,$(SPLITS),$(WQ)/splits/$(s)/report.json) $(WQ)/adaptive/adaptive.json
+		$(foreach s,$(SPLITS),$(WQ)/splits/$(s)/report.json) $(WQ)/adaptive/adaptive.json $(AGREEMENT)
 	$(RESULTS_PAGE)
 
 # ---- Peers: what users get from the libraries' defaults (`make peers`; not part of make bench) ---------------

@@ -19,6 +19,7 @@ computing the loss of one micro-batch; this module owns the rest:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -150,12 +151,16 @@ def run_key(
     return {"config": config, "data": data}
 
 
-def _comparable(old: dict, key: dict, length: dict) -> dict:
+def _comparable(old: dict, key: dict, length: dict, defaults: dict | None = None) -> dict:
     """A run key saved by an earlier version, made comparable with ``key``: fields volatile since then left
-    out, and a scheduler saved with ``"auto"`` steps (before they were resolved into the key) given the
-    resolved ones if that run had the same length (``length``: this run's max_steps and epochs)."""
+    out, fields added since given their value where this run keeps their default (``defaults``), and a
+    scheduler saved with ``"auto"`` steps (before they were resolved into the key) given the resolved ones if
+    that run had the same length (``length``: this run's max_steps and epochs)."""
     old = json.loads(json.dumps(old))
     config = old.get("config", {})
+    for k, v in (defaults or {}).items():
+        if k not in config and k in key["config"] and key["config"][k] == v:
+            config[k] = v
     same_length = all(config.get(k, v) == v for k, v in length.items())
     for k in VOLATILE_FIELDS:
         config.pop(k, None)
@@ -167,6 +172,17 @@ def _comparable(old: dict, key: dict, length: dict) -> dict:
         if then.get(k) == "auto" and k in now:
             then[k] = now[k]
     return old
+
+
+def _defaults(cfg: Any) -> dict[str, Any]:
+    """The default value of each field of the dataclass ``cfg`` that has one."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
 
 
 def start_run(
@@ -189,7 +205,12 @@ def start_run(
         key = run_key(cfg, data_dirs, ds_config)
         key_file = out / "run_key.json"
         length = {k: getattr(cfg, k) for k in ("max_steps", "epochs") if hasattr(cfg, k)}
-        old = _comparable(json.loads(key_file.read_text()), key, length) if key_file.is_file() else None
+        defaults = _defaults(cfg)
+        old = (
+            _comparable(json.loads(key_file.read_text()), key, length, defaults)
+            if key_file.is_file()
+            else None
+        )
         if old is None and (out / "config.yaml").is_file():
             # a run from before keys: keep it if its config agrees (fields added since keep their defaults)
             import yaml

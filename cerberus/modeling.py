@@ -263,6 +263,21 @@ class CerberusStudent(nn.Module):
         with torch.autocast(values.device.type, enabled=False):  # a bf16 matmul rounds the score to ~3 digits
             return values @ weights  # [N]
 
+    def combined_logit(self, logits: torch.Tensor) -> torch.Tensor:
+        """The logit of the mean combination of ``logits`` ``[..., k]`` -> ``[...]``: the weighted mean of the
+        logits (``logit_mean``), or ``logit(sum_j w_j sigmoid(z_j))`` (``prob_mean``), computed in log space.
+        The same function of the teachers' logits is what the combined score is distilled from."""
+        weights = self.weights.float()
+        if self.config.combine == "logit_mean":
+            return logits.float() @ weights
+        if self.config.combine != "prob_mean":
+            raise ValueError(f"a {self.config.combine!r} combination has no closed-form logit")
+        z, log_w = logits.float(), weights.clamp(min=1e-12).log()
+        # p = sum_j w_j sigmoid(z_j), 1 - p = sum_j w_j sigmoid(-z_j); logit(p) = log p - log(1 - p)
+        return torch.logsumexp(log_w + nn.functional.logsigmoid(z), -1) - torch.logsumexp(
+            log_w + nn.functional.logsigmoid(-z), -1
+        )
+
     def head_subset(self, names: list[str]) -> CerberusStudent:
         """A student with the same body and only the named heads (weights copied, not shared)."""
         missing = [n for n in names if n not in self.head_names]

@@ -15,6 +15,13 @@ Heads: each entry of ``heads`` is a teacher-score column (the head is distilled 
 ``name=t1+t2+...`` (distilled from the mean of those teachers' normalized scores). With ``alpha: 1`` the
 heads learn from labels only: that is how teachers are fine-tuned (one head, all layers kept), and a
 TANDA sequence is two runs, the second with ``init_from`` pointing at the first's ``model/``.
+
+Combined score: each head learns its own teacher, and the heads' mean combination (``combine``,
+``head_weights``) is scored without being trained. ``fused_weight: w`` adds one more term of the same loss,
+weighted ``w``: the logit of that combination of the student's heads against the same combination of their
+teachers' normalized logits, so the heads also learn to fuse as the teachers' ensemble does. Its label
+weight is ``fused_alpha`` (default ``alpha``): ``alpha: 0, fused_alpha: 1`` distils each head from its
+teacher alone and teaches the labels only through the combination.
 """
 
 from __future__ import annotations
@@ -55,6 +62,16 @@ class TrainConfig(TrainingArguments):
     max_negatives: int = field(
         default=0, metadata={"help": "keep at most N negatives per question, a seeded choice (0: all)"}
     )
+    fused_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "weight of one more loss term: the combined score against the teachers' combination"
+        },
+    )
+    fused_alpha: float | None = field(
+        default=None,
+        metadata={"help": "weight of the hard-label loss in the combined score's term (default: alpha)"},
+    )
     length_chunks: int = field(
         default=2,
         metadata={"help": "forward passes per micro-batch, its pairs sorted by length (1: one padded batch)"},
@@ -72,6 +89,19 @@ class TrainConfig(TrainingArguments):
             raise ValueError(f"max_negatives must be >= 0, got {self.max_negatives}")
         if self.length_chunks < 1:
             raise ValueError(f"length_chunks must be >= 1, got {self.length_chunks}")
+        if self.fused_weight < 0:
+            raise ValueError(f"fused_weight must be >= 0, got {self.fused_weight}")
+        if self.fused_weight and self.combine == "pooler":
+            raise ValueError(
+                "fused_weight distils a mean combination; a learned pooler has its own loss term"
+            )
+        if self.fused_alpha is not None:
+            if not self.fused_weight:
+                raise ValueError(
+                    "fused_alpha weighs the labels in the combined score's term: set fused_weight"
+                )
+            if not 0.0 <= self.fused_alpha <= 1.0:
+                raise ValueError(f"fused_alpha must be in [0, 1], got {self.fused_alpha}")
         if self.teacher_norm not in ("zscore", "none"):
             raise ValueError(f"teacher_norm must be zscore or none, got {self.teacher_norm!r}")
         self.student_config()  # validates the shape
@@ -100,7 +130,9 @@ def recipe(cfg: TrainConfig, ds) -> Recipe:
     # 1. data: a seeded sample of negatives, and (unless labels alone teach) the teacher columns of each head
     if cfg.max_negatives:
         ds = sample_negatives(ds, cfg.max_negatives, cfg.seed)
-    columns = cfg.head_teachers() if cfg.alpha < 1 else None
+    fused_alpha = cfg.alpha if cfg.fused_alpha is None else cfg.fused_alpha
+    taught = cfg.alpha < 1 or (cfg.fused_weight > 0 and fused_alpha < 1)  # some term learns from teachers
+    columns = cfg.head_teachers() if taught else None
     if columns:
         for head, cols in zip(cfg.head_names(), columns, strict=True):
             require_teachers(ds.column_names, cols, cfg.train_data, f"head {head!r}")
@@ -121,7 +153,11 @@ def recipe(cfg: TrainConfig, ds) -> Recipe:
 
     # 3. the loss of one micro-batch: every head against its teacher (and the labels), on whole groups
     loss_fn = MultiHeadDistillLoss(cfg.loss, cfg.temperature, cfg.alpha, cfg.label_loss)
-    names = cfg.head_names() + (["combined"] if cfg.combine == "pooler" else [])
+    fused_loss = MultiHeadDistillLoss(cfg.loss, cfg.temperature, fused_alpha, cfg.label_loss)
+    fused = cfg.combine == "pooler" or cfg.fused_weight > 0
+    names = cfg.head_names() + (["combined"] if fused else [])
+    # each head's term weighs 1; the combined score's (the pooler's, or fused_weight's) its own
+    term_weights = torch.tensor([1.0] * len(cfg.head_names()) + ([cfg.fused_weight or 1.0] if fused else []))
 
     def step(eng, batch):
         with autocast(eng):  # one forward pass per length chunk; the pairs stay in chunk order
@@ -132,11 +168,19 @@ def recipe(cfg: TrainConfig, ds) -> Recipe:
             logits = torch.cat([logits, out["score"].float().unsqueeze(-1)], dim=-1)  # [N, k + 1]
             if teacher is not None:
                 teacher = torch.cat([teacher, teacher.mean(-1, keepdim=True)], dim=-1)  # [Q, C, k + 1]
+        elif fused:  # the heads' combination, taught by the same combination of their teachers' logits
+            logits = torch.cat([logits, model.combined_logit(logits).unsqueeze(-1)], dim=-1)  # [N, k + 1]
+            if teacher is not None:
+                teacher = torch.cat([teacher, model.combined_logit(teacher).unsqueeze(-1)], dim=-1)
         q, c = batch["mask"].shape
         student = scatter(logits, batch["index"].to(eng.device), (q, c))  # [Q, C, k(+1)]
-        total_loss, per_head = loss_fn(
-            student, teacher, batch["labels"].to(eng.device), batch["mask"].to(eng.device)
-        )
+        labels, mask = batch["labels"].to(eng.device), batch["mask"].to(eng.device)
+        k = len(cfg.head_names())
+        _, per_head = loss_fn(student[..., :k], None if teacher is None else teacher[..., :k], labels, mask)
+        if fused:  # the combined score's term, with its own label weight
+            t = None if teacher is None or fused_alpha == 1 else teacher[..., k:]
+            per_head = torch.cat([per_head, fused_loss(student[..., k:], t, labels, mask)[1]])
+        total_loss = per_head @ term_weights.to(per_head.device)
         return total_loss, {f"loss/{n}": v for n, v in zip(names, per_head.detach().tolist(), strict=True)}
 
     return Recipe(

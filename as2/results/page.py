@@ -28,6 +28,7 @@ from as2.results.machine import environment
 from as2.results.plot import plot
 from as2.results.sections import (
     adaptive_section,
+    agreement_section,
     peer_section,
     precision_section,
     scaling_section,
@@ -77,6 +78,9 @@ class ResultsConfig:
         metadata={"help": "the bench's folder (its models' summary.json) or a copy: training times"},
     )
     wall: str = field(default="", metadata={"help": "make bench's wall-time JSON (seconds, clean)"})
+    agreement: str = field(
+        default="", metadata={"help": "folder of as2.agreement <split>.json: members against the heads"}
+    )
     command: str = field(default="make bench", metadata={"help": "the command that produced the inputs"})
     max_p: float = field(default=0.05, metadata={"help": "p-value at or below which a difference is marked"})
 
@@ -103,6 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
     splits = read_splits(cfg.splits, out / "results" / "splits", EXTRA_SPLITS) if cfg.splits else {}
     scaling = read_folder(cfg.scaling, out / "results" / "scaling") if cfg.scaling else {}
     seeds = read_splits(cfg.seeds, out / "results" / "seeds") if cfg.seeds else {}
+    agreement = read_folder(cfg.agreement, out / "results" / "agreement") if cfg.agreement else {}
     training = read_training(cfg.training, out / "results" / "training.json") if cfg.training else {}
     rows = table_rows(report, bench, data["selection"], splits, student=cfg.student, ensemble=cfg.ensemble,
                       max_p=cfg.max_p) + peer_rows(peers)  # fmt: skip
@@ -128,6 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
         + (" --seeds docs/results/seeds" if seeds else "")
         + (" --training docs/results/training.json" if training else "")
         + (" --wall docs/results/wall.json" if data["wall"] else "")
+        + (" --agreement docs/results/agreement" if agreement else "")
         + " --out docs`.",
         "",
         *environment(bench.get("hardware", {})),
@@ -148,6 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
         pipe_table(["target", "measured", "met"], [[t, m, "yes" if ok else "no"] for t, m, ok in checks])
     ]
     lines += ["", *seed_section(seeds), *precision_section(cfg.student, report, bench)]
+    lines += agreement_section(agreement, sel.get("members", []), cfg.student)
     lines += adaptive_section(data["adaptive"])
     lines += [*(twin_section(twin_bench, data["retrieval"]) if twin_bench or data["retrieval"] else [])]
     lines += peer_section(peers)

@@ -1,5 +1,6 @@
 """The sections of the results page after its table: the student at each precision, adaptive heads,
-the twin's retrieval and index, the peers (the libraries' defaults), seed spread and scale-out."""
+the twin's retrieval and index, the peers (the libraries' defaults), seed spread, how alike the heads
+rank against their teachers, and scale-out."""
 
 from __future__ import annotations
 
@@ -143,6 +144,43 @@ def peer_section(peers: dict[str, dict]) -> list[str]:
         for name in names
     ]
     return [*lines, pipe_table(["system", *(PEER_SPLITS[s] for s in splits)], cells), ""]
+
+
+def agreement_section(agreement: dict[str, dict], members: list[str], student: str) -> list[str]:
+    """How alike the ensemble's members rank, beside the same pairs of the student's heads (``as2.agreement``
+    JSON per split): a fused score gains where its parts rank differently."""
+    if not agreement or len(members) < 2:
+        return []
+    splits = [s for s in PEER_SPLITS if s in agreement]
+    rho = {
+        split: {(p["a"], p["b"]): p["spearman"] for p in agreement[split]["pairs"]}
+        | {(p["b"], p["a"]): p["spearman"] for p in agreement[split]["pairs"]}
+        for split in splits
+    }
+
+    def cell(split: str, a: str, b: str) -> str:
+        value = rho[split].get((a, b))
+        return "" if value is None else f"{value:.3f}"
+
+    head = {m: f"{student}.{m}" for m in members}
+    rows = [
+        [f"`{a}` · `{b}`", *(c for s in splits for c in (cell(s, a, b), cell(s, head[a], head[b])))]
+        for i, a in enumerate(members)
+        for b in members[i + 1 :]
+    ]
+    rows += [
+        [f"`{m}` head · its teacher", *(c for s in splits for c in ("", cell(s, m, head[m])))]
+        for m in members
+    ]
+    headers = ["pair", *(f"{PEER_SPLITS[s]}: {who}" for s in splits for who in ("members", "heads"))]
+    return [
+        "## Do the heads differ as their teachers do?", "",
+        "A fused score gains over its parts where they rank differently. Mean over questions of the Spearman "
+        "correlation of two systems' scores on each question's candidates (`as2.agreement`): each pair of the "
+        f"ensemble's members, the same pair of `{student}`'s heads, and each head against the teacher it was "
+        "distilled from.", "",
+        pipe_table(headers, rows), "",
+    ]  # fmt: skip
 
 
 def seed_section(seeds: dict[str, dict]) -> list[str]:

@@ -129,8 +129,23 @@ def test_page_table_marks_targets_and_plot(tmp_path, unpad):
     (tmp_path / "seeds" / "test").mkdir(parents=True)
     seed_runs = {"cerberus-seed42": {"map": 0.78}, "cerberus-seed43": {"map": 0.76}}
     (tmp_path / "seeds" / "test" / "report.json").write_text(json.dumps({"runs": seed_runs}))
-    results.main([*argv, "--seeds", str(tmp_path / "seeds")])
+    # as2.agreement's JSON: members against heads, copied beside the page
+    (tmp_path / "agreement").mkdir()
+    pairs = [{"a": "a_ce", "b": "b_bi", "spearman": 0.5, "questions": 9},
+             {"a": "cerberus.a_ce", "b": "cerberus.b_bi", "spearman": 0.8, "questions": 9},
+             {"a": "a_ce", "b": "cerberus.a_ce", "spearman": 0.6, "questions": 9}]  # fmt: skip
+    (tmp_path / "agreement" / "test.json").write_text(json.dumps({"runs": {}, "pairs": pairs}))
+    results.main([*argv, "--seeds", str(tmp_path / "seeds"), "--agreement", str(tmp_path / "agreement")])
     page = unpad((out / "RESULTS.md").read_text())
+    assert "| pair | WikiQA test: members | WikiQA test: heads |" in page
+    assert (
+        "| `a_ce` · `b_bi` | 0.500 | 0.800 |" in page and "| `a_ce` head · its teacher |  | 0.600 |" in page
+    )
+    assert "| `b_bi` head · its teacher |  |  |" in page  # not measured: blank, not made up
+    assert (
+        "--agreement docs/results/agreement" in page
+        and (out / "results" / "agreement" / "test.json").is_file()
+    )
     assert "## Seed spread" in page and "| `cerberus` | 42, 43 | 0.770 ± 0.014 (0.760-0.780) |" in page
     assert (
         "--seeds docs/results/seeds" in page

@@ -75,6 +75,22 @@ def test_save_and_load_score_identically(encoder_dir, combine, tmp_path):
     assert torch.equal(a["score"], b["score"])
 
 
+@pytest.mark.parametrize("combine", ["prob_mean", "logit_mean"])
+def test_combined_logit_is_the_logit_of_the_score(tiny_bert, combine):
+    model = build(tiny_bert, combine=combine)
+    model.weights = torch.tensor([0.5, 0.3, 0.2])
+    with torch.no_grad():
+        out = model(**inputs(tiny_bert))
+        z = model.combined_logit(out["logits"])
+    expected = torch.logit(out["score"].double()) if combine == "prob_mean" else out["score"].double()
+    torch.testing.assert_close(z.double(), expected, atol=1e-5, rtol=1e-5)
+    # far past where a sigmoid saturates in float32 it stays finite: log space, not logit(mean(sigmoid))
+    big = torch.tensor([[60.0, 80.0, -90.0], [-70.0, -80.0, -60.0]])
+    assert torch.isfinite(model.combined_logit(big)).all()
+    with pytest.raises(ValueError, match="no closed-form logit"):
+        build(tiny_bert, combine="pooler").combined_logit(big)
+
+
 def test_save_with_tokenizer_writes_no_pickles(tiny_bert, tmp_path):
     from transformers import AutoTokenizer
 

@@ -81,6 +81,31 @@ def test_a_few_steps_lower_the_loss(tiny_split, encoder, tmp_path):
     assert model.head_names == ["t1", "t2"]
 
 
+def test_fused_weight_adds_a_term_for_the_combined_score(tiny_split, encoder, tmp_path):
+    out = tmp_path / "run"
+    ds = ds_json(tmp_path / "ds.json", lr=1e-2, micro=12)
+    train.main(args(tiny_split, encoder, out, ds, epochs=3, fused_weight=0.5, head_weights=[0.7, 0.3]))
+    for row in read_log(out):
+        assert row["loss/combined"] > 0
+        expected = row["loss/t1"] + row["loss/t2"] + 0.5 * row["loss/combined"]
+        assert row["loss"] == pytest.approx(expected, rel=1e-5)
+    # labels through the combination only: the heads' terms are pure distillation (alpha 0), so their sum
+    # is the KL part alone, and the combined term is BCE on labels alone (fused_alpha 1)
+    out = tmp_path / "labels_on_combined"
+    train.main(args(tiny_split, encoder, out, ds, epochs=1, fused_weight=1.0, alpha=0.0, fused_alpha=1.0))
+    assert all(row["loss/combined"] > 0 for row in read_log(out))
+    # and the reverse: heads on labels alone, the teachers' columns loaded for the combined term only
+    out = tmp_path / "teachers_on_combined"
+    train.main(args(tiny_split, encoder, out, ds, epochs=1, fused_weight=1.0, alpha=1.0, fused_alpha=0.0))
+    assert all(row["loss/combined"] >= 0 for row in read_log(out))
+    with pytest.raises(ValueError, match="set fused_weight"):
+        train.main(args(tiny_split, encoder, tmp_path / "r1", fused_alpha=0.5))
+    with pytest.raises(ValueError, match="learned pooler"):
+        train.main(args(tiny_split, encoder, tmp_path / "r2", fused_weight=1.0, combine="pooler"))
+    with pytest.raises(ValueError, match="fused_weight must be >= 0"):
+        train.main(args(tiny_split, encoder, tmp_path / "r3", fused_weight=-1.0))
+
+
 class Interrupted(Exception):
     pass
 
@@ -240,6 +265,21 @@ def test_a_run_key_of_an_earlier_version_keeps_its_checkpoints(tiny_split, encod
     (out / "run_key.json").write_text(json.dumps(key))
     again = train.main(args(tiny_split, encoder, out, ds, epochs=1))
     assert again["global_step"] == 3 and "loss" not in again  # resumed at its end: nothing trained again
+
+
+def test_a_run_key_without_a_field_added_since_resumes_at_its_default(tiny_split, encoder, tmp_path):
+    """Bug caught: a new config field (``fused_weight``) made every earlier run start over."""
+    ds = ds_json(tmp_path / "ds.json")
+    out = tmp_path / "run"
+    train.main(args(tiny_split, encoder, out, ds, epochs=1))
+    key = json.loads((out / "run_key.json").read_text())
+    del key["config"]["fused_weight"]  # as the earlier version wrote it
+    (out / "run_key.json").write_text(json.dumps(key))
+    again = train.main(args(tiny_split, encoder, out, ds, epochs=1))
+    assert again["global_step"] == 3 and "loss" not in again  # resumed at its end: nothing trained again
+    (out / "run_key.json").write_text(json.dumps(key))
+    other = train.main(args(tiny_split, encoder, out, ds, epochs=1, fused_weight=1.0))  # not the default
+    assert "loss" in other
 
 
 def test_precision_auto_is_saved_and_a_new_precision_starts_over(tiny_split, encoder, tmp_path, monkeypatch):
