@@ -89,8 +89,7 @@ def test_fused_weight_adds_a_term_for_the_combined_score(tiny_split, encoder, tm
         assert row["loss/combined"] > 0
         expected = row["loss/t1"] + row["loss/t2"] + 0.5 * row["loss/combined"]
         assert row["loss"] == pytest.approx(expected, rel=1e-5)
-    # labels through the combination only: the heads' terms are pure distillation (alpha 0), so their sum
-    # is the KL part alone, and the combined term is BCE on labels alone (fused_alpha 1)
+    # labels through the combination only: heads distilled alone (alpha 0), the combined term on labels
     out = tmp_path / "labels_on_combined"
     train.main(args(tiny_split, encoder, out, ds, epochs=1, fused_weight=1.0, alpha=0.0, fused_alpha=1.0))
     assert all(row["loss/combined"] > 0 for row in read_log(out))
