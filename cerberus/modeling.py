@@ -267,12 +267,11 @@ class CerberusStudent(nn.Module):
         """The logit of the mean combination of ``logits`` ``[..., k]`` -> ``[...]``: the weighted mean of the
         logits (``logit_mean``), or ``logit(sum_j w_j sigmoid(z_j))`` (``prob_mean``), computed in log space.
         The same function of the teachers' logits is what the combined score is distilled from."""
-        weights = self.weights.float()
         if self.config.combine == "logit_mean":
-            return logits.float() @ weights
+            return self.mean_score(logits)
         if self.config.combine != "prob_mean":
             raise ValueError(f"a {self.config.combine!r} combination has no closed-form logit")
-        z, log_w = logits.float(), weights.clamp(min=1e-12).log()
+        z, log_w = logits.float(), self.weights.float().clamp(min=1e-12).log()
         # p = sum_j w_j sigmoid(z_j), 1 - p = sum_j w_j sigmoid(-z_j); logit(p) = log p - log(1 - p)
         return torch.logsumexp(log_w + nn.functional.logsigmoid(z), -1) - torch.logsumexp(
             log_w + nn.functional.logsigmoid(-z), -1
