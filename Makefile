@@ -114,11 +114,14 @@ WEIGHTS      = $(shell $(PY) -c 'import json; s = json.load(open("$(WQ)/select/e
 	print(*(s["weights"][m] for m in s["members"]))' 2>/dev/null)
 # CERBERUS: the shape of configs/wikiqa/student.yaml (B4 3H2: 4 shared layers of MiniLM-L6, one 2-layer head
 # per member; docs/RECIPES.md "Head depth"); the KD baselines are one MiniLM-L6, a body of 5 layers and a
-# 1-layer head
+# 1-layer head, trained on the KD loss with label weight 0.3 and no combined term (one head has no combination)
 KD_SHAPE := --body_layers $(KD_BODY) --head_layers 1
+KD_LOSS  := --alpha 0.3 --fused_weight 0
+# a student's arguments: its own, or (kd_<teacher>) single-teacher KD from that teacher
+student_args = $(or $(STUDENT_ARGS_$(1)),--heads $(1:kd_%=%) $(KD_SHAPE) $(KD_LOSS))
 STUDENT_ARGS_cerberus    = --heads $(MEMBERS) --head_weights $(WEIGHTS)
-STUDENT_ARGS_kd_avg      = --heads kd_avg=$(subst $(space),+,$(MEMBERS)) $(KD_SHAPE)
-STUDENT_ARGS_labels_only = --heads labels_only --alpha 1 $(KD_SHAPE)
+STUDENT_ARGS_kd_avg      = --heads kd_avg=$(subst $(space),+,$(MEMBERS)) $(KD_SHAPE) $(KD_LOSS)
+STUDENT_ARGS_labels_only = --heads labels_only --alpha 1 --fused_weight 0 $(KD_SHAPE)
 TEACHER_MODELS := $(foreach t,$(CE_TEACHERS),$(WQ)/teachers/$(t)/model/model.safetensors)
 
 .PHONY: bench bench-teachers bench-students
@@ -181,7 +184,7 @@ $(WQ)/runs/ensemble.trec: $(SELECTED) $(WQ)/data/test_scored/as2.json
 
 $(WQ)/students/%/model/model.safetensors: configs/wikiqa/student.yaml $(WQ)/data/train_scored/as2.json $(SELECTED)
 	$(LAUNCH) cerberus/train.py --config $< --model $(AS2_MODELS)/minilm-l6 \
-	  --output_dir $(WQ)/students/$* $(or $(STUDENT_ARGS_$*),--heads $(*:kd_%=%) $(KD_SHAPE))
+	  --output_dir $(WQ)/students/$* $(call student_args,$*)
 
 $(PRED)/%.trec: $(WQ)/students/%/model/model.safetensors $(WQ)/data/test/as2.json
 	$(PY) -m cerberus.predict --model $(<D) --data $(WQ)/data/test --out $(PRED) --name $* --max_length 96
@@ -238,15 +241,23 @@ $(WQ)/splits/%/ensemble.trec: $(WQ)/data/%_scored/as2.json $(SELECTED)
 	$(PY) -m as2.fuse --run $(foreach m,$(MEMBERS),$(WQ)/runs_$*/$(m).trec) --name ensemble --out $@ \
 	  --selection $(WQ)/select/ensemble.json
 
-$(WQ)/splits/%/predicted: $(foreach s,$(STUDENTS),$(WQ)/students/$(s)/model/model.safetensors) \
-		$(WQ)/twin/model/model.safetensors $(WQ)/data/%/as2.json
-	for s in $(STUDENTS); do \
-	  $(PY) -m cerberus.predict --model $(WQ)/students/$$s/model --data $(WQ)/data/$* --out $(@D) --name $$s \
-	    --max_length 96 || exit 1; done
-	$(PY) -m twin.search --model $(WQ)/twin/model --data $(WQ)/data/$* --out $(@D) --name twin
-	touch $@
+# one prediction per model and split, each its own file target, so that a re-run predicts only the models
+# that changed (arguments: data folder, output folder, run name, model folder; a multi-head student's
+# per-head runs are written beside its own). Rules written out per split and model: one pattern's stem cannot
+# name both
+define PREDICT_RULE
+$(2)/$(3).trec: $(4)/model.safetensors $(1)/as2.json
+	$(PY) -m cerberus.predict --model $(4) --data $(1) --out $(2) --name $(3) --max_length 96
+endef
+define TWIN_SPLIT_RULE
+$(WQ)/splits/$(1)/twin.trec: $(WQ)/twin/model/model.safetensors $(WQ)/data/$(1)/as2.json
+	$(PY) -m twin.search --model $(WQ)/twin/model --data $(WQ)/data/$(1) --out $(WQ)/splits/$(1) --name twin
+endef
+$(foreach p,$(SPLITS),$(eval $(call TWIN_SPLIT_RULE,$(p))) $(foreach s,$(STUDENTS),\
+  $(eval $(call PREDICT_RULE,$(WQ)/data/$(p),$(WQ)/splits/$(p),$(s),$(WQ)/students/$(s)/model))))
 
-$(WQ)/splits/%/report.json: $(WQ)/splits/%/ensemble.trec $(WQ)/splits/%/predicted
+$(WQ)/splits/%/report.json: $(WQ)/splits/%/ensemble.trec $(foreach s,$(STUDENTS),$(WQ)/splits/%/$(s).trec) \
+		$(WQ)/splits/%/twin.trec
 	$(PY) -m as2.evaluate --data $(WQ)/data/$* --out $(@D) --run $(foreach t,$(CANDIDATES),$(WQ)/runs_$*/$(t).trec) \
 	  $(@D)/ensemble.trec $(foreach s,$(STUDENTS),$(@D)/$(s).trec) $(foreach m,$(MEMBERS),$(@D)/cerberus.$(m).trec) \
 	  $(@D)/twin.trec
@@ -320,7 +331,7 @@ $(WQ)/eval_peers/%/report.json: $(WQ)/data/%_peers/as2.json
 
 # ---- Seeds: how much MAP moves with the seed (`make seeds`; after make bench) ------------------------------------
 # SEED_SYSTEMS retrained with each of SEEDS (the bench's own run is the seed of configs/wikiqa/student.yaml:
-# it is predicted again, not retrained), every model predicted on test, dev and SelQA dev and evaluated there;
+# neither retrained nor predicted again), every model predicted on test, dev and SelQA dev and evaluated there;
 # as2.results shows mean, spread and each seed when $(WQ)/seeds/test exists.
 SEED_SYSTEMS ?= cerberus kd_avg
 BENCH_SEED   := $(shell sed -n 's/^seed: *//p' configs/wikiqa/student.yaml)
@@ -338,15 +349,25 @@ seeds: install
 	$(MAKE) --no-print-directory $(SEED_MODELS) $(foreach s,$(SEED_SPLITS),$(SEED_DIR)/$(s)/report.json)
 	$(MAKE) --no-print-directory results-page
 
-# a seed's model: the bench student's recipe (STUDENT_ARGS_<system>) with --seed N; stem <system>-seed<N>
+# a seed's model: the bench student's recipe (student_args) with --seed N; stem <system>-seed<N>
 # (the seeds target names the models: make skips a missing intermediate of a pattern rule)
 $(SEED_DIR)/%/model/model.safetensors: configs/wikiqa/student.yaml $(WQ)/data/train_scored/as2.json $(SELECTED)
 	$(LAUNCH) cerberus/train.py --config $< --model $(AS2_MODELS)/minilm-l6 --output_dir $(SEED_DIR)/$* \
-	  $(STUDENT_ARGS_$(call seed_system,$*)) --seed $(call seed_number,$*)
+	  $(call student_args,$(call seed_system,$*)) --seed $(call seed_number,$*)
 
-$(SEED_DIR)/%/report.json: $(SEED_MODELS) $(WQ)/data/%/as2.json
-	$(foreach r,$(SEED_RUNS),$(PY) -m cerberus.predict --model $(call seed_model,$(r)) --data $(WQ)/data/$* \
-	  --out $(@D) --name $(r) --max_length 96 &&) true
+# every seed's run on each split; the bench's own seed is the bench's run of that split, renamed (its model is
+# the bench's: predicting it again would repeat a scoring pass)
+bench_run = $(if $(filter test,$(1)),$(PRED),$(WQ)/splits/$(1))/$(2).trec
+define RENAME_RULE
+$(2): $(1)
+	mkdir -p $$(@D)
+	awk '{ $$$$6 = "$(3)"; print }' $$< > $$@.tmp && mv $$@.tmp $$@
+endef
+$(foreach p,$(SEED_SPLITS),$(foreach r,$(SEED_RUNS),$(if $(filter $(BENCH_SEED),$(call seed_number,$(r))),\
+  $(eval $(call RENAME_RULE,$(call bench_run,$(p),$(call seed_system,$(r))),$(SEED_DIR)/$(p)/$(r).trec,$(r))),\
+  $(eval $(call PREDICT_RULE,$(WQ)/data/$(p),$(SEED_DIR)/$(p),$(r),$(call seed_model,$(r)))))))
+
+$(SEED_DIR)/%/report.json: $(foreach r,$(SEED_RUNS),$(SEED_DIR)/%/$(r).trec)
 	$(PY) -m as2.evaluate --data $(WQ)/data/$* --out $(@D) --run $(foreach r,$(SEED_RUNS),$(@D)/$(r).trec)
 
 # ---- Scaling: the data-parallel stages on 1 and 2 ranks of this machine (`make scaling`; after make bench) ----

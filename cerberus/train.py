@@ -70,7 +70,10 @@ class TrainConfig(TrainingArguments):
     )
     fused_alpha: float | None = field(
         default=None,
-        metadata={"help": "weight of the hard-label loss in the combined score's term (default: alpha)"},
+        metadata={
+            "help": "weight of the hard-label loss in the fused_weight term (default: alpha; unused "
+            "when fused_weight is 0)"
+        },
     )
     length_chunks: int = field(
         default=2,
@@ -95,13 +98,10 @@ class TrainConfig(TrainingArguments):
             raise ValueError(
                 "fused_weight distils a mean combination; a learned pooler has its own loss term"
             )
-        if self.fused_alpha is not None:
-            if not self.fused_weight:
-                raise ValueError(
-                    "fused_alpha weighs the labels in the combined score's term: set fused_weight"
-                )
-            if not 0.0 <= self.fused_alpha <= 1.0:
-                raise ValueError(f"fused_alpha must be in [0, 1], got {self.fused_alpha}")
+        # fused_alpha alone is inert (no combined term): a config's recipe can switch the term off with
+        # `--fused_weight 0` (the KD baselines of configs/wikiqa/student.yaml) without unsetting it
+        if self.fused_alpha is not None and not 0.0 <= self.fused_alpha <= 1.0:
+            raise ValueError(f"fused_alpha must be in [0, 1], got {self.fused_alpha}")
         if self.teacher_norm not in ("zscore", "none"):
             raise ValueError(f"teacher_norm must be zscore or none, got {self.teacher_norm!r}")
         self.student_config()  # validates the shape
@@ -130,7 +130,8 @@ def recipe(cfg: TrainConfig, ds) -> Recipe:
     # 1. data: a seeded sample of negatives, and (unless labels alone teach) the teacher columns of each head
     if cfg.max_negatives:
         ds = sample_negatives(ds, cfg.max_negatives, cfg.seed)
-    fused_alpha = cfg.alpha if cfg.fused_alpha is None else cfg.fused_alpha
+    # the combined score's label weight: fused_alpha with a fused_weight term (a learned pooler's term uses alpha)
+    fused_alpha = cfg.fused_alpha if cfg.fused_weight > 0 and cfg.fused_alpha is not None else cfg.alpha
     taught = cfg.alpha < 1 or (cfg.fused_weight > 0 and fused_alpha < 1)  # some term learns from teachers
     columns = cfg.head_teachers() if taught else None
     if columns:

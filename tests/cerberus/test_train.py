@@ -97,8 +97,14 @@ def test_fused_weight_adds_a_term_for_the_combined_score(tiny_split, encoder, tm
     out = tmp_path / "teachers_on_combined"
     train.main(args(tiny_split, encoder, out, ds, epochs=1, fused_weight=1.0, alpha=1.0, fused_alpha=0.0))
     assert all(row["loss/combined"] >= 0 for row in read_log(out))
-    with pytest.raises(ValueError, match="set fused_weight"):
-        train.main(args(tiny_split, encoder, tmp_path / "r1", fused_alpha=0.5))
+    # a config's fused_alpha with the term switched off (`--fused_weight 0`): the same run as without it
+    train.main(args(tiny_split, encoder, tmp_path / "off", ds, epochs=1, fused_weight=0.0, fused_alpha=1.0))
+    train.main(args(tiny_split, encoder, tmp_path / "plain", ds, epochs=1))
+    off, plain = read_log(tmp_path / "off"), read_log(tmp_path / "plain")
+    assert [set(r) for r in off] == [set(r) for r in plain] and all("loss/combined" not in r for r in off)
+    assert [r["loss"] for r in off] == pytest.approx([r["loss"] for r in plain], rel=1e-6)
+    with pytest.raises(ValueError, match="fused_alpha must be in"):
+        train.main(args(tiny_split, encoder, tmp_path / "r1", fused_weight=1.0, fused_alpha=1.5))
     with pytest.raises(ValueError, match="learned pooler"):
         train.main(args(tiny_split, encoder, tmp_path / "r2", fused_weight=1.0, combine="pooler"))
     with pytest.raises(ValueError, match="fused_weight must be >= 0"):

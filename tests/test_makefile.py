@@ -1,0 +1,128 @@
+"""make bench's stage 2 redoes only what is out of date: its plan (``make -n``) over a tree of placeholder files."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDENTS = ["cerberus", "kd_mpnet_ce", "kd_sre_ce", "kd_avg", "labels_only"]
+SEEDED = [f"{s}-seed{n}" for s in ("cerberus", "kd_avg") for n in (42, 43, 44)]  # 42: the bench's own
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+
+
+def place(wq: Path, level: int, *paths: str) -> None:
+    """Create ``paths`` under ``wq``, timestamped ``level`` seconds after a WikiQA config was last written."""
+    t = max(p.stat().st_mtime for p in (ROOT / "configs/wikiqa").glob("*.yaml")) + level
+    for p in paths:
+        (wq / p).parent.mkdir(parents=True, exist_ok=True)
+        (wq / p).touch()
+        os.utime(wq / p, (t, t))
+
+
+def make(wq: Path, *args: str) -> list[str]:
+    """Run make on targets under ``wq`` (the corpora placeholders beside it, the environment taken as installed);
+    returns its output lines."""
+    corpora = [f"WIKIQA={wq.parent / 'corpora'}", f"SELQA={wq.parent / 'corpora'}"]
+    out = subprocess.run(
+        ["make", "--no-print-directory", "-o", "install", f"WQ={wq}", *corpora, *args],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return [line for line in out.stdout.splitlines() if line.strip() and not line.startswith("make:")]
+
+
+def plan(wq: Path, *targets: str) -> list[str]:
+    """The commands ``make -n`` would run for ``targets``."""
+    return make(wq, "-n", *(str(wq / t) for t in targets))
+
+
+@pytest.fixture
+def bench(tmp_path):
+    """A bench tree, every output newer than its inputs: WikiQA dev evaluated, seeds evaluated on test."""
+    wq = tmp_path / "wq"
+    corpora = [f"corpora/WikiQA-{s}.tsv" for s in ("train", "dev", "test")] + ["corpora/SelQA-ass-dev.tsv"]
+    place(tmp_path, 0, *corpora)
+    place(wq, 1, *(f"data/{s}/as2.json" for s in ("train", "dev", "test", "selqa_dev")))
+    place(wq, 2, *(f"teachers/{t}/model/model.safetensors" for t in ("minilm_ce", "sre_ce", "mpnet_ce")))
+    place(wq, 3, "data/dev_scored/as2.json", "data/test_scored/as2.json")
+    (wq / "select").mkdir(parents=True)
+    (wq / "select/members.txt").write_text("mpnet_ce sre_ce\n")
+    (wq / "select/twin_teacher.txt").write_text("mpnet_ce\n")
+    place(wq, 4, "select/members.txt", "select/twin_teacher.txt", "select/ensemble.json")
+    place(wq, 5, "data/train_scored/as2.json")
+    place(wq, 6, "twin/model/model.safetensors", *(f"students/{s}/model/model.safetensors" for s in STUDENTS))
+    place(wq, 6, *(f"seeds/{r}/model/model.safetensors" for r in SEEDED if not r.endswith("42")))
+    place(
+        wq, 7, "splits/dev/ensemble.trec", "splits/dev/twin.trec", *(f"splits/dev/{s}.trec" for s in STUDENTS)
+    )
+    place(wq, 7, *(f"pred/{s}.trec" for s in STUDENTS))
+    place(wq, 8, *(f"seeds/{split}/{r}.trec" for r in SEEDED for split in ("test", "dev")))
+    place(wq, 9, "splits/dev/report.json", "seeds/test/report.json", "seeds/dev/report.json")
+    return wq
+
+
+def test_nothing_to_redo(bench):
+    assert plan(bench, "splits/dev/report.json", "seeds/test/report.json") == []
+
+
+def test_one_changed_student_is_predicted_again_alone(bench):
+    place(bench, 8, "students/kd_avg/model/model.safetensors")
+    cmds = plan(bench, "splits/dev/report.json")
+    predicted = [c for c in cmds if "cerberus.predict" in c]
+    assert len(predicted) == 1 and "--name kd_avg " in predicted[0] + " "
+    assert any("as2.evaluate" in c for c in cmds)
+
+
+def test_the_bench_seed_reuses_the_bench_run(bench):
+    # a new bench student: the seed report renames its test run, and predicts only the seeds trained apart
+    place(bench, 10, "pred/cerberus.trec")
+    cmds = plan(bench, "seeds/test/report.json")
+    assert not any("cerberus.predict" in c for c in cmds)
+    assert any("cerberus-seed42" in c and str(bench / "pred/cerberus.trec") in c for c in cmds)
+    place(bench, 11, "seeds/cerberus-seed43/model/model.safetensors")
+    predicted = [c for c in plan(bench, "seeds/test/report.json") if "cerberus.predict" in c]
+    assert len(predicted) == 1 and "--name cerberus-seed43 " in predicted[0] + " "
+
+
+def test_the_bench_seed_on_dev_is_the_bench_dev_run(bench):
+    place(bench, 10, "splits/dev/kd_avg.trec")
+    cmds = plan(bench, "seeds/dev/report.json")
+    assert any("kd_avg-seed42" in c and str(bench / "splits/dev/kd_avg.trec") in c for c in cmds)
+    assert not any("cerberus.predict" in c for c in cmds)
+
+
+def test_each_student_trains_on_its_own_recipe(bench):
+    place(bench, 10, "data/train_scored/as2.json")  # new teacher scores: every student is trained again
+    cmds = " ".join(plan(bench, *(f"students/{s}/model/model.safetensors" for s in STUDENTS))).split(
+        "cerberus/train.py"
+    )
+    args = {c.split("--output_dir ")[1].split()[0].rsplit("/", 1)[1]: c for c in cmds[1:]}
+    assert set(args) == set(STUDENTS)
+    for kd in ("kd_mpnet_ce", "kd_sre_ce", "kd_avg"):  # the KD baselines: alpha 0.3, no combined term
+        assert "--alpha 0.3 --fused_weight 0" in args[kd] and "--body_layers 5 --head_layers 1" in args[kd]
+    assert "--heads kd_avg=mpnet_ce+sre_ce" in args["kd_avg"]
+    assert "--alpha 1 --fused_weight 0" in args["labels_only"] and "--alpha 0.3" not in args["labels_only"]
+    assert "--alpha" not in args["cerberus"] and "--heads mpnet_ce sre_ce --head_weights" in args["cerberus"]
+    # a seed of a single-teacher KD baseline trains that baseline, not the config's CERBERUS student
+    seeded = make(
+        bench,
+        "-n",
+        "SEED_SYSTEMS=kd_mpnet_ce",
+        str(bench / "seeds/kd_mpnet_ce-seed43/model/model.safetensors"),
+    )
+    assert (
+        "--heads mpnet_ce --body_layers 5 --head_layers 1 --alpha 0.3 --fused_weight 0 --seed 43"
+        in " ".join(seeded)
+    )
+
+
+def test_the_renamed_run_names_its_seed(bench):
+    run = bench / "pred/cerberus.trec"
+    run.write_text("Q1 Q0 D1-0 1 0.9 cerberus\nQ1 Q0 D1-1 2 0.1 cerberus\n")
+    place(bench, 10, "pred/cerberus.trec")  # newer than the seed's run: renamed again
+    make(bench, str(bench / "seeds/test/cerberus-seed42.trec"))
+    lines = (bench / "seeds/test/cerberus-seed42.trec").read_text().splitlines()
+    assert lines == ["Q1 Q0 D1-0 1 0.9 cerberus-seed42", "Q1 Q0 D1-1 2 0.1 cerberus-seed42"]
