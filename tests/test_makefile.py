@@ -27,9 +27,11 @@ def make(wq: Path, *args: str) -> list[str]:
     """Run make on targets under ``wq`` (the corpora placeholders beside it, the environment taken as installed);
     returns its output lines."""
     corpora = [f"WIKIQA={wq.parent / 'corpora'}", f"SELQA={wq.parent / 'corpora'}"]
+    # a make of its own, not a sub-make of the one running the tests
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     out = subprocess.run(
         ["make", "--no-print-directory", "-o", "install", f"WQ={wq}", *corpora, *args],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     return [line for line in out.stdout.splitlines() if line.strip() and not line.startswith("make:")]
 
