@@ -186,9 +186,6 @@ $(WQ)/students/%/model/model.safetensors: configs/wikiqa/student.yaml $(WQ)/data
 	$(LAUNCH) cerberus/train.py --config $< --model $(AS2_MODELS)/minilm-l6 \
 	  --output_dir $(WQ)/students/$* $(call student_args,$*)
 
-$(PRED)/%.trec: $(WQ)/students/%/model/model.safetensors $(WQ)/data/test/as2.json
-	$(PY) -m cerberus.predict --model $(<D) --data $(WQ)/data/test --out $(PRED) --name $* --max_length 96
-
 $(PRED)/cerberus.%.trec: $(PRED)/cerberus.trec ;
 
 # the student at fp32, int8 and through ONNX Runtime (fp32, int8) beside its own precision (auto): MAP per
@@ -255,6 +252,8 @@ $(WQ)/splits/$(1)/twin.trec: $(WQ)/twin/model/model.safetensors $(WQ)/data/$(1)/
 endef
 $(foreach p,$(SPLITS),$(eval $(call TWIN_SPLIT_RULE,$(p))) $(foreach s,$(STUDENTS),\
   $(eval $(call PREDICT_RULE,$(WQ)/data/$(p),$(WQ)/splits/$(p),$(s),$(WQ)/students/$(s)/model))))
+# and on test, into $(PRED)
+$(foreach s,$(STUDENTS),$(eval $(call PREDICT_RULE,$(WQ)/data/test,$(PRED),$(s),$(WQ)/students/$(s)/model)))
 
 $(WQ)/splits/%/report.json: $(WQ)/splits/%/ensemble.trec $(foreach s,$(STUDENTS),$(WQ)/splits/%/$(s).trec) \
 		$(WQ)/splits/%/twin.trec
