@@ -146,9 +146,17 @@ bench-teachers: $(TEACHER_MODELS) $(WQ)/select/members.txt $(WQ)/select/twin_tea
 $(WQ)/data/%/as2.json: | $(WIKIQA)/WikiQA-%.tsv install
 	$(PY) -m data_prep.convert --source wikiqa --input $(WIKIQA)/WikiQA-$*.tsv --output $(@D)
 
+# the command that trains each kind of model (arguments: its name, its output folder): make bench's teachers
+# and students, make peers' peers and make seeds' seeds of all three
+train_teacher = $(PY) cerberus/train.py --config configs/wikiqa/teacher.yaml --model $(AS2_MODELS)/$(ENCODER_$(1)) \
+	  --heads $(1) --output_dir $(2) $(TEACHER_ARGS_$(1))
+train_student = $(LAUNCH) cerberus/train.py --config configs/wikiqa/student.yaml --model $(AS2_MODELS)/minilm-l6 \
+	  --output_dir $(2) $(call student_args,$(1))
+train_peer    = $(PY) -m cerberus.peer --model $(AS2_MODELS)/$(ENCODER_$(1)) --train_data $(WQ)/data/train \
+	  --output_dir $(2)
+
 $(WQ)/teachers/%/model/model.safetensors: configs/wikiqa/teacher.yaml $(WQ)/data/train/as2.json
-	$(PY) cerberus/train.py --config $< --model $(AS2_MODELS)/$(ENCODER_$*) --heads $* \
-	  --output_dir $(WQ)/teachers/$* $(TEACHER_ARGS_$*)
+	$(call train_teacher,$*,$(WQ)/teachers/$*)
 
 $(WQ)/data/%_scored/as2.json: configs/wikiqa/teachers_%.yaml $(WQ)/data/%/as2.json $(TEACHER_MODELS)
 	$(PY) -m data_prep.teacher_scores --config $< $(SCORE_ARGS_$*)
@@ -183,8 +191,7 @@ $(WQ)/runs/ensemble.trec: $(SELECTED) $(WQ)/data/test_scored/as2.json
 	  --selection $(WQ)/select/ensemble.json
 
 $(WQ)/students/%/model/model.safetensors: configs/wikiqa/student.yaml $(WQ)/data/train_scored/as2.json $(SELECTED)
-	$(LAUNCH) cerberus/train.py --config $< --model $(AS2_MODELS)/minilm-l6 \
-	  --output_dir $(WQ)/students/$* $(call student_args,$*)
+	$(call train_student,$*,$(WQ)/students/$*)
 
 $(PRED)/cerberus.%.trec: $(PRED)/cerberus.trec ;
 
@@ -320,7 +327,7 @@ $(WQ)/data/selqa_dev/as2.json: | $(SELQA)/SelQA-ass-dev.tsv install
 	$(PY) -m data_prep.convert --source selqa --input $(SELQA)/SelQA-ass-dev.tsv --output $(@D)
 
 $(WQ)/peers/%/model/config.json: $(WQ)/data/train/as2.json
-	$(PY) -m cerberus.peer --model $(AS2_MODELS)/$(ENCODER_$*) --train_data $(WQ)/data/train --output_dir $(WQ)/peers/$*
+	$(call train_peer,$*,$(WQ)/peers/$*)
 
 $(WQ)/data/%_peers/as2.json: configs/wikiqa/peers.yaml $(WQ)/data/%/as2.json $(PEER_MODELS)
 	$(PY) -m data_prep.teacher_scores --config $< --data $(WQ)/data/$* --output $(@D) --runs_dir $(WQ)/runs_peers/$*
@@ -329,42 +336,77 @@ $(WQ)/eval_peers/%/report.json: $(WQ)/data/%_peers/as2.json
 	$(PY) -m as2.evaluate --data $(WQ)/data/$* --out $(@D) --run $(foreach p,$(PEERS),$(WQ)/runs_peers/$*/$(p).trec)
 
 # ---- Seeds: how much MAP moves with the seed (`make seeds`; after make bench) ------------------------------------
-# SEED_SYSTEMS retrained with each of SEEDS (the bench's own run is the seed of configs/wikiqa/student.yaml:
-# neither retrained nor predicted again), every model predicted on test, dev and SelQA dev and evaluated there;
-# as2.results shows mean, spread and each seed when $(WQ)/seeds/test exists.
-SEED_SYSTEMS ?= cerberus kd_avg
-BENCH_SEED   := $(shell sed -n 's/^seed: *//p' configs/wikiqa/student.yaml)
-SEEDS        ?= $(BENCH_SEED) 43 44
+# SEED_SYSTEMS retrained with each of SEEDS: students of stage 2, cross-encoder teachers of stage 1 and peers of
+# make peers, each by the command that trains it there, with --seed N. A system's run with its config's own seed
+# is the bench's (or make peers') run, neither retrained nor scored again. Every model is scored on test, dev and
+# SelQA dev and evaluated there; as2.results shows mean, spread and each seed when $(WQ)/seeds/test exists.
+SEED_SYSTEMS ?= cerberus kd_avg mpnet_ce mpnet_peer
+SEEDS        ?= 42 43 44
 SEED_SPLITS  := test dev selqa_dev
 SEED_RUNS     = $(foreach s,$(SEED_SYSTEMS),$(foreach n,$(SEEDS),$(s)-seed$(n)))
-# a run <system>-seed<N>: its system, its seed, its model folder (the bench's own for the bench's seed)
+# a run <system>-seed<N>: its system, its seed, its kind (teacher, peer or student)
 seed_system   = $(firstword $(subst -seed, ,$(1)))
 seed_number   = $(lastword $(subst -seed, ,$(1)))
-seed_model    = $(if $(filter $(BENCH_SEED),$(call seed_number,$(1))),$(WQ)/students/$(call seed_system,$(1))/model,$(SEED_DIR)/$(1)/model)
-SEED_MODELS   = $(foreach r,$(SEED_RUNS),$(call seed_model,$(r))/model.safetensors)
+seed_kind     = $(if $(filter $(call seed_system,$(1)),$(CE_TEACHERS)),teacher,$(if \
+	$(filter $(call seed_system,$(1)),$(PEERS)),peer,student))
+# each kind's own seed (its config's; cerberus.peer's default for a peer), the inputs of its training, the file
+# make knows its model folder by (a peer's is a sentence-transformers folder, as in make peers)
+BENCH_SEED_student := $(shell sed -n 's/^seed: *//p' configs/wikiqa/student.yaml)
+BENCH_SEED_teacher := $(shell sed -n 's/^seed: *//p' configs/wikiqa/teacher.yaml)
+BENCH_SEED_peer    := 42
+SEED_INPUTS_student = configs/wikiqa/student.yaml $(WQ)/data/train_scored/as2.json $(SELECTED)
+SEED_INPUTS_teacher = configs/wikiqa/teacher.yaml $(WQ)/data/train/as2.json
+SEED_INPUTS_peer    = $(WQ)/data/train/as2.json
+MODEL_FILE_student := model.safetensors
+MODEL_FILE_teacher := model.safetensors
+MODEL_FILE_peer    := config.json
+is_bench_seed = $(filter $(BENCH_SEED_$(call seed_kind,$(1))),$(call seed_number,$(1)))
+# the model folder of a run (the bench's own for the bench's seed: teachers/, students/ or peers/)
+seed_model    = $(if $(call is_bench_seed,$(1)),$(WQ)/$(call seed_kind,$(1))s/$(call seed_system,$(1))/model,$(SEED_DIR)/$(1)/model)
+SEED_MODELS   = $(foreach r,$(SEED_RUNS),$(call seed_model,$(r))/$(MODEL_FILE_$(call seed_kind,$(r))))
 
 .PHONY: seeds
 seeds: install
 	$(MAKE) --no-print-directory $(SEED_MODELS) $(foreach s,$(SEED_SPLITS),$(SEED_DIR)/$(s)/report.json)
 	$(MAKE) --no-print-directory results-page
 
-# a seed's model: the bench student's recipe (student_args) with --seed N; stem <system>-seed<N>
-# (the seeds target names the models: make skips a missing intermediate of a pattern rule)
-$(SEED_DIR)/%/model/model.safetensors: configs/wikiqa/student.yaml $(WQ)/data/train_scored/as2.json $(SELECTED)
-	$(LAUNCH) cerberus/train.py --config $< --model $(AS2_MODELS)/minilm-l6 --output_dir $(SEED_DIR)/$* \
-	  $(call student_args,$(call seed_system,$*)) --seed $(call seed_number,$*)
-
-# every seed's run on each split; the bench's own seed is the bench's run of that split, renamed (its model is
-# the bench's: predicting it again would repeat a scoring pass)
-bench_run = $(if $(filter test,$(1)),$(PRED),$(WQ)/splits/$(1))/$(2).trec
-define RENAME_RULE
-$(2): $(1)
-	mkdir -p $$(@D)
-	awk '{ $$$$6 = "$(3)"; print }' $$< > $$@.tmp && mv $$@.tmp $$@
+# a seed's model: the command of its kind (train_teacher, train_student, train_peer) with --seed N (arguments:
+# the run, its kind)
+define SEED_TRAIN_RULE
+$(SEED_DIR)/$(1)/model/$(MODEL_FILE_$(2)): $(SEED_INPUTS_$(2))
+	$$(call train_$(2),$(call seed_system,$(1)),$(SEED_DIR)/$(1)) --seed $(call seed_number,$(1))
 endef
-$(foreach p,$(SEED_SPLITS),$(foreach r,$(SEED_RUNS),$(if $(filter $(BENCH_SEED),$(call seed_number,$(r))),\
-  $(eval $(call RENAME_RULE,$(call bench_run,$(p),$(call seed_system,$(r))),$(SEED_DIR)/$(p)/$(r).trec,$(r))),\
-  $(eval $(call PREDICT_RULE,$(WQ)/data/$(p),$(SEED_DIR)/$(p),$(r),$(call seed_model,$(r)))))))
+$(foreach r,$(SEED_RUNS),$(if $(call is_bench_seed,$(r)),,$(eval $(call SEED_TRAIN_RULE,$(r),$(call seed_kind,$(r))))))
+
+# every seed's run on each split. The bench's own seed is the bench's run of that split, renamed (predicting its
+# model again would repeat a scoring pass); a teacher's and a peer's runs are written by the scoring of the
+# split, the file make knows them by (arguments of bench_run and bench_source: split, system)
+bench_run_student = $(if $(filter test,$(1)),$(PRED),$(WQ)/splits/$(1))/$(2).trec
+bench_run_teacher = $(WQ)/runs$(if $(filter test,$(1)),,_$(1))/$(2).trec
+bench_run_peer    = $(WQ)/runs_peers/$(1)/$(2).trec
+bench_source_student = $(bench_run_student)
+bench_source_teacher = $(WQ)/data/$(1)_scored/as2.json
+bench_source_peer    = $(WQ)/data/$(1)_peers/as2.json
+# arguments: the run to rename, the renamed run, its new name, the prerequisite make knows the first by
+define RENAME_RULE
+$(2): $(4)
+	mkdir -p $$(@D)
+	awk '{ $$$$6 = "$(3)"; print }' $(1) > $$@.tmp && mv $$@.tmp $$@
+endef
+# a peer's seed is scored as make peers scores the peers (configs/wikiqa/peers.yaml's settings), one teacher named
+# after the run (arguments: split, run, model folder); the scored copy of the split is a hidden folder beside
+define PEER_SCORE_RULE
+$(SEED_DIR)/$(1)/$(2).trec: $(3)/config.json $(WQ)/data/$(1)/as2.json configs/wikiqa/peers.yaml
+	$(PY) -m data_prep.teacher_scores --config configs/wikiqa/peers.yaml --data $(WQ)/data/$(1) \
+	  --output $(SEED_DIR)/$(1)/.$(2).scored --runs_dir $(SEED_DIR)/$(1) \
+	  --teachers '{"$(2)": {"kind": "cross-encoder", "path": "$(3)"}}'
+endef
+# arguments: split, run, system, kind
+seed_run_rule = $(if $(call is_bench_seed,$(2)),\
+  $(eval $(call RENAME_RULE,$(call bench_run_$(4),$(1),$(3)),$(SEED_DIR)/$(1)/$(2).trec,$(2),$(call bench_source_$(4),$(1),$(3)))),\
+  $(if $(filter peer,$(4)),$(eval $(call PEER_SCORE_RULE,$(1),$(2),$(call seed_model,$(2)))),\
+  $(eval $(call PREDICT_RULE,$(WQ)/data/$(1),$(SEED_DIR)/$(1),$(2),$(call seed_model,$(2))))))
+$(foreach p,$(SEED_SPLITS),$(foreach r,$(SEED_RUNS),$(call seed_run_rule,$(p),$(r),$(call seed_system,$(r)),$(call seed_kind,$(r)))))
 
 $(SEED_DIR)/%/report.json: $(foreach r,$(SEED_RUNS),$(SEED_DIR)/%/$(r).trec)
 	$(PY) -m as2.evaluate --data $(WQ)/data/$* --out $(@D) --run $(foreach r,$(SEED_RUNS),$(@D)/$(r).trec)

@@ -9,7 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDENTS = ["cerberus", "kd_mpnet_ce", "kd_sre_ce", "kd_avg", "labels_only"]
-SEEDED = [f"{s}-seed{n}" for s in ("cerberus", "kd_avg") for n in (42, 43, 44)]  # 42: the bench's own
+SEED_SYSTEMS = ("cerberus", "kd_avg", "mpnet_ce", "mpnet_peer")  # students, a teacher, a peer
+SEEDED = [f"{s}-seed{n}" for s in SEED_SYSTEMS for n in (42, 43, 44)]  # 42: the bench's own
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
 
@@ -49,14 +50,19 @@ def bench(tmp_path):
     place(tmp_path, 0, *corpora)
     place(wq, 1, *(f"data/{s}/as2.json" for s in ("train", "dev", "test", "selqa_dev")))
     place(wq, 2, *(f"teachers/{t}/model/model.safetensors" for t in ("minilm_ce", "sre_ce", "mpnet_ce")))
-    place(wq, 3, "data/dev_scored/as2.json", "data/test_scored/as2.json")
+    place(wq, 2, *(f"peers/{p}/model/config.json" for p in ("minilm_peer", "mpnet_peer")))
+    place(wq, 3, "data/dev_scored/as2.json", "data/test_scored/as2.json", "data/dev_peers/as2.json")
+    place(wq, 3, "data/test_peers/as2.json", "runs/mpnet_ce.trec", "runs_dev/mpnet_ce.trec")
+    place(wq, 3, "runs_peers/test/mpnet_peer.trec", "runs_peers/dev/mpnet_peer.trec")
     (wq / "select").mkdir(parents=True)
     (wq / "select/members.txt").write_text("mpnet_ce sre_ce\n")
     (wq / "select/twin_teacher.txt").write_text("mpnet_ce\n")
     place(wq, 4, "select/members.txt", "select/twin_teacher.txt", "select/ensemble.json")
     place(wq, 5, "data/train_scored/as2.json")
     place(wq, 6, "twin/model/model.safetensors", *(f"students/{s}/model/model.safetensors" for s in STUDENTS))
-    place(wq, 6, *(f"seeds/{r}/model/model.safetensors" for r in SEEDED if not r.endswith("42")))
+    for r in SEEDED:
+        if not r.endswith("42"):
+            place(wq, 6, f"seeds/{r}/model/" + ("config.json" if "peer" in r else "model.safetensors"))
     place(
         wq, 7, "splits/dev/ensemble.trec", "splits/dev/twin.trec", *(f"splits/dev/{s}.trec" for s in STUDENTS)
     )
@@ -128,3 +134,51 @@ def test_the_renamed_run_names_its_seed(bench):
     make(bench, str(bench / "seeds/test/cerberus-seed42.trec"))
     lines = (bench / "seeds/test/cerberus-seed42.trec").read_text().splitlines()
     assert lines == ["Q1 Q0 D1-0 1 0.9 cerberus-seed42", "Q1 Q0 D1-1 2 0.1 cerberus-seed42"]
+
+
+def test_seeds_of_a_teacher_and_a_peer(bench):
+    # each trained by its own kind's command with the seed: the teacher's recipe without a launcher, the
+    # library's trainer for the peer
+    (bench / "seeds/mpnet_ce-seed43/model/model.safetensors").unlink()
+    (bench / "seeds/mpnet_peer-seed44/model/config.json").unlink()
+    cmds = plan(
+        bench, "seeds/mpnet_ce-seed43/model/model.safetensors", "seeds/mpnet_peer-seed44/model/config.json"
+    )
+    assert len(cmds) == 2
+    teacher, peer = cmds
+    assert teacher.startswith(".venv/bin/python cerberus/train.py --config configs/wikiqa/teacher.yaml")
+    assert "--heads mpnet_ce " in teacher and "--body_layers 11" in teacher and teacher.endswith("--seed 43")
+    assert "cerberus.peer" in peer and "mpnet-base" in peer and peer.endswith("--seed 44")
+    assert str(bench / "seeds/mpnet_peer-seed44") in peer
+    # a new teacher seed is predicted like a student; a new peer seed is scored like the peers, under its run name
+    place(
+        bench,
+        11,
+        "seeds/mpnet_ce-seed43/model/model.safetensors",
+        "seeds/mpnet_peer-seed44/model/config.json",
+    )
+    cmds = plan(bench, "seeds/test/report.json")
+    predicted = [c for c in cmds if "cerberus.predict" in c]
+    assert len(predicted) == 1 and "--name mpnet_ce-seed43 " in predicted[0] + " "
+    scored = [c for c in cmds if "data_prep.teacher_scores" in c]
+    assert len(scored) == 1 and "--config configs/wikiqa/peers.yaml" in scored[0]
+    assert (
+        '{"mpnet_peer-seed44": {"kind": "cross-encoder", "path": "%s"}}'
+        % (bench / "seeds/mpnet_peer-seed44/model")
+        in scored[0]
+    )
+
+
+def test_the_bench_seed_of_a_teacher_and_a_peer_is_their_bench_run(bench):
+    # new peer scores of test, and a seed report to write again without the teacher's seed-42 run: those runs
+    # are the bench's renamed, nothing is scored
+    place(bench, 10, "data/test_peers/as2.json")
+    for gone in ("seeds/test/report.json", "seeds/test/mpnet_ce-seed42.trec"):
+        (bench / gone).unlink()
+    cmds = plan(bench, "seeds/test/report.json")
+    assert not any("cerberus.predict" in c or "teacher_scores" in c or "train" in c for c in cmds)
+    renamed = {c.split('"')[1]: c for c in cmds if c.startswith("awk")}  # run name -> command
+    assert set(renamed) == {"mpnet_ce-seed42", "mpnet_peer-seed42"}
+    assert str(bench / "runs/mpnet_ce.trec") in renamed["mpnet_ce-seed42"]
+    assert str(bench / "runs_peers/test/mpnet_peer.trec") in renamed["mpnet_peer-seed42"]
+    assert plan(bench, "seeds/dev/report.json") == []  # the dev runs were not scored again

@@ -32,6 +32,7 @@ from as2.results.sections import (
     peer_section,
     precision_section,
     scaling_section,
+    seed_maps,
     seed_section,
     training_section,
     twin_section,
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows = table_rows(report, bench, data["selection"], splits, student=cfg.student, ensemble=cfg.ensemble,
                       max_p=cfg.max_p) + peer_rows(peers)  # fmt: skip
     checks = targets(rows, twin_bench, student=cfg.student, ensemble=cfg.ensemble, twin=cfg.twin,
-                     twin_teacher=cfg.twin_teacher, wall=data["wall"])  # fmt: skip
+                     twin_teacher=cfg.twin_teacher, wall=data["wall"], seed_maps=seed_maps(seeds))  # fmt: skip
     auto = bench.get("hardware", {}).get("auto_precision", "bf16")
     plot(rows, twin_bench, out / "accuracy_latency.png", cost=f"ms_per_pair_b32_{auto}")
 

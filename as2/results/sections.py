@@ -183,20 +183,24 @@ def agreement_section(agreement: dict[str, dict], members: list[str], student: s
     ]  # fmt: skip
 
 
-def seed_section(seeds: dict[str, dict]) -> list[str]:
-    """MAP of each system trained with several seeds (runs ``<system>-seed<N>``, ``make seeds``): per split,
-    mean ± sample standard deviation and the range, so that a difference between systems is read against it."""
-    if not seeds:
-        return []
-    splits = [s for s in PEER_SPLITS if s in seeds]
-    maps: dict[str, dict[str, dict[int, float]]] = {}  # system -> split -> seed -> MAP
-    for split in splits:
+def seed_maps(seeds: dict[str, dict]) -> dict[str, dict[str, dict[int, float]]]:
+    """system -> split -> seed -> MAP, from make seeds' reports (runs ``<system>-seed<N>``)."""
+    maps: dict[str, dict[str, dict[int, float]]] = {}
+    for split in (s for s in PEER_SPLITS if s in seeds):
         for name, metrics in seeds[split]["runs"].items():
             if m := SEED_RUN.match(name):
                 by_seed = maps.setdefault(m["system"], {}).setdefault(split, {})
                 by_seed[int(m["seed"])] = metrics["map"]
+    return maps
+
+
+def seed_section(seeds: dict[str, dict]) -> list[str]:
+    """MAP of each system trained with several seeds (runs ``<system>-seed<N>``, ``make seeds``): per split,
+    mean ± sample standard deviation and the range, so that a difference between systems is read against it."""
+    maps = seed_maps(seeds)
     if not maps:
         return []
+    splits = [s for s in PEER_SPLITS if s in seeds]
 
     def spread(values: list[float]) -> str:
         sd = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
@@ -218,9 +222,9 @@ def seed_section(seeds: dict[str, dict]) -> list[str]:
     ]  # fmt: skip
     return [
         "## Seed spread", "",
-        "The same recipe trained with several seeds (`make seeds`: the seed drives the order of the training data, "
-        "dropout and the initial weights of new layers; the bench's own run is one of them), each evaluated like "
-        "the table above. "
+        "The same recipe trained with several seeds (`make seeds`: students, teachers and the peers; the seed drives "
+        "the order of the training data, dropout and the initial weights of new layers; the bench's own run, or "
+        "make peers', is one of them), each evaluated like the table above. "
         "MAP mean ± sample standard deviation (min-max):", "",
         pipe_table(["system", "seeds", *(f"MAP {PEER_SPLITS[s]}" for s in splits)], cells), "",
         pipe_table(["system", "seed", *(PEER_SPLITS[s] for s in splits)], per_seed), "",

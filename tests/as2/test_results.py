@@ -251,6 +251,33 @@ def test_seed_section_mean_spread_and_each_seed(unpad):
     assert seed_section({}) == [] and seed_section({"test": {"runs": {"cerberus": {"map": 0.7}}}}) == []
 
 
+def test_teacher_against_its_peer_over_seeds():
+    from as2.results.sections import seed_maps
+    from as2.results.targets import targets
+
+    rows = [{"system": "mpnet_ce", "map": 0.825}, {"system": "mpnet_peer", "map": 0.774}]
+    seeds = {
+        "test": {"runs": {"mpnet_ce-seed42": {"map": 0.825}, "mpnet_ce-seed43": {"map": 0.815},
+                          "mpnet_peer-seed42": {"map": 0.774}, "mpnet_peer-seed43": {"map": 0.848},
+                          "cerberus-seed42": {"map": 0.79}, "cerberus-seed43": {"map": 0.79}}},
+        "dev": {"runs": {"mpnet_ce-seed42": {"map": 0.9}, "mpnet_ce-seed43": {"map": 0.9}}},
+    }  # fmt: skip
+    kw = {"student": "cerberus", "ensemble": "ensemble", "twin": "twin", "twin_teacher": "mpnet_ce"}
+    met = {t: (m, ok) for t, m, ok in targets(rows, {}, **kw, seed_maps=seed_maps(seeds))}
+    # one seed each, and the means over two seeds each: above the peer; over a third peer seed: below it
+    assert met["mpnet_ce MAP >= its peer mpnet_peer (same encoder)"] == ("0.825 vs 0.774", True)
+    assert met["mpnet_ce mean MAP >= mpnet_peer's over seeds (42, 43 / 42, 43)"] == (
+        "0.820 ± 0.007 vs 0.811 ± 0.052", True)  # fmt: skip
+    seeds["test"]["runs"]["mpnet_peer-seed44"] = {"map": 0.86}
+    met = {t: (m, ok) for t, m, ok in targets(rows, {}, **kw, seed_maps=seed_maps(seeds))}
+    assert met["mpnet_ce mean MAP >= mpnet_peer's over seeds (42, 43 / 42, 43, 44)"] == (
+        "0.820 ± 0.007 vs 0.827 ± 0.047", False)  # fmt: skip
+    # a single seed of either side, or none: no seed row
+    del seeds["test"]["runs"]["mpnet_ce-seed43"]
+    assert not any("over seeds" in t for t, _, _ in targets(rows, {}, **kw, seed_maps=seed_maps(seeds)))
+    assert not any("over seeds" in t for t, _, _ in targets(rows, {}, **kw))
+
+
 def test_a_selection_on_several_dev_splits_names_them_and_each_splits_metric():
     from as2.results.table import members_text, per_split_text, selection_splits
 
