@@ -207,7 +207,6 @@ $(WQ)/twin/model/model.safetensors: configs/wikiqa/twin.yaml $(WQ)/data/train_sc
 
 $(PRED)/twin.trec: $(WQ)/twin/model/model.safetensors $(WQ)/data/test/as2.json
 	$(PY) -m twin.search --model $(<D) --data $(WQ)/data/test --out $(PRED) --name twin
-	$(PY) -m twin.search --model $(<D) --data $(WQ)/data/test --out $(PRED) --name twin_top5 --k 5
 
 $(WQ)/twin/index/meta.json: $(WQ)/twin/model/model.safetensors $(WQ)/data/test/as2.json
 	$(PY) -m twin.index --model $(<D) --corpus $(WQ)/data/test --out $(@D) --spec Flat
@@ -216,10 +215,10 @@ $(PRED)/twin_retrieve.trec: $(WQ)/twin/index/meta.json
 	$(PY) -m twin.search --model $(WQ)/twin/model --data $(WQ)/data/test --out $(PRED) --name twin_retrieve \
 	  --mode retrieve --index $(<D) --k 100
 
-# the cascade: the twin's top 5 per question re-ranked by the CERBERUS student
+# the cascade: the twin's top 5 per question (of its full ranking: no second search) re-ranked by the student
 $(PRED)/cascade.trec: $(PRED)/twin.trec $(WQ)/students/cerberus/model/model.safetensors
 	$(PY) -m cerberus.predict --model $(WQ)/students/cerberus/model --data $(WQ)/data/test --out $(PRED)/cascade \
-	  --candidates $(PRED)/twin_top5.trec --name cascade --max_length 96
+	  --candidates $(PRED)/twin.trec --candidates_k 5 --name cascade --max_length 96
 	cp $(PRED)/cascade/cascade.trec $@
 
 $(WQ)/eval/report.json: $(TEST_RUNS)
@@ -235,7 +234,7 @@ $(WQ)/bench/bench.json: $(WQ)/eval/report.json
 
 $(WQ)/twin_bench/bench.json: $(WQ)/twin/model/model.safetensors $(WQ)/data/test/as2.json
 	$(PY) -m twin.bench --model $(WQ)/twin/model --encoder $(AS2_MODELS)/$(ENCODER_$(TWIN_TEACHER)) --data $(WQ)/data/test \
-	  --out $(@D) --corpus_size 20000 --queries 200
+	  --out $(@D) --corpus_size 20000 --queries 100
 
 # dev and SelQA dev (out of domain): every system scored as on test, for MAP columns beside test (never used
 # to choose anything; the choices are made on WikiQA dev by as2.select and the configs)

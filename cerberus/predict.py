@@ -10,8 +10,9 @@ Reads the student folder (``cerberus/train.py``'s ``model/``) and either a conve
 table with columns ``question`` and ``candidate`` (optional ``qid``, ``cid``; see ``as2.table``). Writes
 ``OUT/<name>.trec`` (combined score, run name ``<name>``), ``OUT/<name>.<head>.trec`` per head of a
 multi-head student (run name ``<name>.<head>``), and ``OUT/<name>.predict.json`` (counts, timing).
-With ``--candidates RUN`` only the (question, candidate) pairs that run lists are scored: the cascade's
-second stage after a cheap first-stage ranker.
+With ``--candidates RUN`` only the (question, candidate) pairs that run lists are scored (with
+``--candidates_k K``, each question's K best of them): the cascade's second stage after a cheap first-stage
+ranker.
 
 Pairs are scored in chunks (``--chunk_pairs``) cached under ``OUT/.<name>.cache/`` until the runs are
 written, so an interrupted run resumes; under a launcher the chunks are shared out among the ranks and
@@ -52,6 +53,10 @@ class PredictConfig:
     out: str = field(default="", metadata={"help": "output folder for the TREC runs"})
     name: str = field(default="cerberus", metadata={"help": "run name of the combined score"})
     candidates: str = field(default="", metadata={"help": "TREC run: rerank only the candidates it lists"})
+    candidates_k: int = field(
+        default=0,
+        metadata={"help": "rerank only each question's top K of the candidates run (0: all it lists)"},
+    )
     batch_size: int = field(default=64, metadata={"help": "pairs per forward pass"})
     max_length: int = field(default=128, metadata={"help": "tokens per pair"})
     precision: str = field(
@@ -71,13 +76,18 @@ class PredictConfig:
         precisions.check(self.precision, INFERENCE_PRECISIONS)
         if self.chunk_pairs < 1:
             raise ValueError(f"chunk_pairs must be >= 1, got {self.chunk_pairs}")
+        if self.candidates_k < 0 or (self.candidates_k and not self.candidates):
+            raise ValueError(f"candidates_k must be >= 0 and needs candidates, got {self.candidates_k}")
 
 
-def select_pairs(ds, candidates_run: str | None) -> list[tuple[str, str, str, str]]:
-    """(qid, cid, question, candidate) of every pair to score, restricted to a run's pairs if given."""
+def select_pairs(ds, candidates_run: str | None, k: int = 0) -> list[tuple[str, str, str, str]]:
+    """(qid, cid, question, candidate) of every pair to score, restricted to a run's pairs if given (to each
+    question's ``k`` best of them by the run's scores if ``k``)."""
     keep = None
     if candidates_run:
         _, keep = read_run(candidates_run)
+        if k:
+            keep = {q: dict(sorted(c.items(), key=lambda kv: -kv[1])[:k]) for q, c in keep.items()}
         by_q = {q: set(c) for q, c in zip(ds["qid"], ds["cids"], strict=True)}
         unknown = [(q, c) for q, cands in keep.items() for c in cands if c not in by_q.get(q, ())]
         if unknown:
@@ -102,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
     # 1. model, tokenizer and the pairs to score
     model = CerberusStudent.from_pretrained(cfg.model)
     tokenizer = AutoTokenizer.from_pretrained(cfg.model)
-    pairs = select_pairs(load_split(cfg.data), cfg.candidates or None)
+    pairs = select_pairs(load_split(cfg.data), cfg.candidates or None, cfg.candidates_k)
     model, resolved, dtype = for_inference(model, cfg.precision)
 
     # 2. score in chunks of pairs, shared out among the ranks, each cached until the runs are written

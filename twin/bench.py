@@ -10,7 +10,8 @@
 - **Peak RSS** of that build process (``wait4``), and of a build over ``rss_size`` sentences if given.
 - **Per-query cost**: the twin (encode the question, inner products with precomputed candidate vectors)
   vs a cross-encoder of the same encoder scoring each (question, candidate) pair, batch = one question's
-  candidates: on 50 synthetic questions of ``candidates`` candidates each, and on the questions of ``data``.
+  candidates: on the first ``queries`` questions of ``data``, or without it on 50 synthetic questions of
+  ``candidates`` candidates each.
 - **Recall@10** of ``HNSW32``, ``IVF<n>,PQ<m>`` and the same re-ranked exactly (``,RFlat``) against
   ``Flat`` on the built index's vectors (queries: the questions timed above).
 
@@ -112,15 +113,16 @@ def main(argv: list[str] | None = None) -> dict:
         )
         for i in range(cfg.queries)
     ]
-    result["per_query_synthetic"] = measure.per_query_cost(
-        twin, cross, cross_tok, groups[:50], cfg.max_length
-    )
     if cfg.data:
         from as2.data import load
 
         ds = load(cfg.data).select_columns(["question", "candidates"])
         groups = [(r["question"], r["candidates"]) for r in ds.select(range(min(cfg.queries, len(ds))))]
         result["per_query"] = measure.per_query_cost(twin, cross, cross_tok, groups, cfg.max_length)
+    else:
+        result["per_query_synthetic"] = measure.per_query_cost(
+            twin, cross, cross_tok, groups[:50], cfg.max_length
+        )
 
     # 4. recall@10 of approximate indexes against Flat, on the built index's vectors
     flat = open_index(out / "index_flat")

@@ -87,6 +87,18 @@ def test_candidates_run_restricts_scoring(student_dir, tiny_split, tmp_path):
     _, run = read_run(tmp_path / "o" / "cerberus.trec")
     assert {q: set(c) for q, c in run.items()} == {q: set(c) for q, c in first.items()}
 
+    # the top K of a full first-stage run: the same pairs as a run cut to K
+    full = {r["qid"]: {c: float(i) for i, c in enumerate(r["cids"])} for r in ds.select(range(3))}
+    write_run(tmp_path / "full.trec", full, "first_stage")
+    args = ["--model", str(student_dir), "--data", str(tiny_split), "--max_length", "32"]
+    summary = predict.main([*args, "--out", str(tmp_path / "k"), "--candidates", str(tmp_path / "full.trec"),
+                            "--candidates_k", "2"])  # fmt: skip
+    _, run = read_run(tmp_path / "k" / "cerberus.trec")
+    assert {q: set(c) for q, c in run.items()} == {r["qid"]: set(r["cids"][-2:]) for r in ds.select(range(3))}
+    assert summary["pairs"] == sum(min(2, len(r["cids"])) for r in ds.select(range(3)))
+    with pytest.raises(ValueError, match="needs candidates"):
+        predict.main([*args, "--out", str(tmp_path / "x"), "--candidates_k", "2"])
+
     write_run(tmp_path / "bad.trec", {"0": {"nope": 1.0}}, "bad")
     with pytest.raises(DataError, match="not in the data"):
         predict.main(
