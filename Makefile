@@ -340,7 +340,7 @@ $(WQ)/eval_peers/%/report.json: $(WQ)/data/%_peers/as2.json
 # is the bench's (or make peers') run, neither retrained nor scored again. Every model is scored on test, dev and
 # SelQA dev and evaluated there; as2.results shows mean, spread and each seed when $(WQ)/seeds/test exists.
 SEED_SYSTEMS ?= cerberus kd_avg mpnet_ce mpnet_peer
-SEEDS        ?= 42 43 44
+SEEDS        ?= 42 43 44  # 42: the seed of the configs and of cerberus.peer (BENCH_SEED_*)
 SEED_SPLITS  := test dev selqa_dev
 SEED_RUNS     = $(foreach s,$(SEED_SYSTEMS),$(foreach n,$(SEEDS),$(s)-seed$(n)))
 # a run <system>-seed<N>: its system, its seed, its kind (teacher, peer or student)
@@ -394,6 +394,7 @@ $(2): $(4)
 endef
 # a peer's seed is scored as make peers scores the peers (configs/wikiqa/peers.yaml's settings), one teacher named
 # after the run (arguments: split, run, model folder); the scored copy of the split is a hidden folder beside
+# the runs
 define PEER_SCORE_RULE
 $(SEED_DIR)/$(1)/$(2).trec: $(3)/config.json $(WQ)/data/$(1)/as2.json configs/wikiqa/peers.yaml
 	$(PY) -m data_prep.teacher_scores --config configs/wikiqa/peers.yaml --data $(WQ)/data/$(1) \

@@ -182,3 +182,14 @@ def test_the_bench_seed_of_a_teacher_and_a_peer_is_their_bench_run(bench):
     assert str(bench / "runs/mpnet_ce.trec") in renamed["mpnet_ce-seed42"]
     assert str(bench / "runs_peers/test/mpnet_peer.trec") in renamed["mpnet_peer-seed42"]
     assert plan(bench, "seeds/dev/report.json") == []  # the dev runs were not scored again
+
+
+def test_the_bench_seed_of_each_kind_is_its_own_default():
+    import re
+
+    from cerberus.peer import PeerConfig
+
+    text = (ROOT / "Makefile").read_text()
+    assert re.search(r"^BENCH_SEED_peer +:= (\d+)$", text, re.M)[1] == str(
+        PeerConfig.__dataclass_fields__["seed"].default
+    )
