@@ -1,8 +1,8 @@
 # Every target builds .venv from scratch when it is missing; nothing is assumed installed.
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
-# file targets made by pattern rules are results, not intermediates: never delete them
-.SECONDARY:
+# every result file is named by an explicit rule or prerequisite (generated rules, static pattern rules), so
+# none is an intermediate: make neither deletes one after a run nor skips remaking one that has gone missing
 .DELETE_ON_ERROR:
 PYTHON ?= python3
 VENV   := .venv
@@ -240,7 +240,7 @@ $(WQ)/twin_bench/bench.json: $(WQ)/twin/model/model.safetensors $(WQ)/data/test/
 # to choose anything; the choices are made on WikiQA dev by as2.select and the configs)
 SPLITS := dev selqa_dev
 
-$(WQ)/splits/%/ensemble.trec: $(WQ)/data/%_scored/as2.json $(SELECTED)
+$(foreach s,$(SPLITS),$(WQ)/splits/$(s)/ensemble.trec): $(WQ)/splits/%/ensemble.trec: $(WQ)/data/%_scored/as2.json $(SELECTED)
 	$(PY) -m as2.fuse --run $(foreach m,$(MEMBERS),$(WQ)/runs_$*/$(m).trec) --name ensemble --out $@ \
 	  --selection $(WQ)/select/ensemble.json
 
