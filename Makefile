@@ -334,7 +334,7 @@ $(WQ)/data/%_peers/as2.json: configs/wikiqa/peers.yaml $(WQ)/data/%/as2.json $(P
 $(WQ)/eval_peers/%/report.json: $(WQ)/data/%_peers/as2.json
 	$(PY) -m as2.evaluate --data $(WQ)/data/$* --out $(@D) --run $(foreach p,$(PEERS),$(WQ)/runs_peers/$*/$(p).trec)
 
-# ---- Seeds: how much MAP moves with the seed (`make seeds`; after make bench) ------------------------------------
+# ---- Seeds: how much MAP moves with the seed (`make seeds`; after make bench and make peers) --------------------
 # SEED_SYSTEMS retrained with each of SEEDS: students of stage 2, cross-encoder teachers of stage 1 and peers of
 # make peers, each by the command that trains it there, with --seed N. A system's run with its config's own seed
 # is the bench's (or make peers') run, neither retrained nor scored again. Every model is scored on test, dev and
