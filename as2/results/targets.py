@@ -26,15 +26,15 @@ def targets(
     s, e = by.get(student, {}), by.get(ensemble, {})
     out = []
     for name, peer in by.items():  # each teacher against the library-default fine-tune of its encoder
-        teacher = by.get(name.removesuffix("_peer") + "_ce", {}) if name.endswith("_peer") else {}
+        teacher = by.get(_teacher_of(name), {})
         if "map" in teacher and "map" in peer:
             out.append((f"{teacher['system']} MAP >= its peer {name} (same encoder)",
                         f"{teacher['map']:.3f} vs {peer['map']:.3f}", teacher["map"] >= peer["map"]))  # fmt: skip
     for peer, by_split in (seed_maps or {}).items():  # the same, on the means over several seeds of each
-        teacher = seed_maps.get(peer.removesuffix("_peer") + "_ce", {}) if peer.endswith("_peer") else {}
-        t, p = teacher.get("test", {}), by_split.get("test", {})
+        teacher = _teacher_of(peer)
+        t, p = seed_maps.get(teacher, {}).get("test", {}), by_split.get("test", {})
         if len(t) > 1 and len(p) > 1:
-            out.append((f"{peer.removesuffix('_peer')}_ce mean MAP >= {peer}'s over seeds "
+            out.append((f"{teacher} mean MAP >= {peer}'s over seeds "
                         f"({', '.join(map(str, sorted(t)))} / {', '.join(map(str, sorted(p)))})",
                         f"{_mean_sd(t.values())} vs {_mean_sd(p.values())}",
                         statistics.mean(t.values()) >= statistics.mean(p.values())))  # fmt: skip
@@ -72,6 +72,11 @@ def targets(
         out.append((f"clean make bench <= {BENCH_BUDGET_MIN} min", f"{minutes:.0f} min ({how})",
                     wall["clean"] and minutes <= BENCH_BUDGET_MIN))  # fmt: skip
     return out
+
+
+def _teacher_of(peer: str) -> str | None:
+    """Our cross-encoder teacher of a peer's encoder (``mpnet_peer`` -> ``mpnet_ce``); None for other systems."""
+    return peer.removesuffix("_peer") + "_ce" if peer.endswith("_peer") else None
 
 
 def _mean_sd(values) -> str:
