@@ -87,8 +87,8 @@ demo-run: install
 # Every stage is a file target: a re-run after an interruption or a change redoes only what is out of date
 # (training resumes from its checkpoints; teacher_scores reuses fingerprinted scores). Stage 1 fine-tunes the
 # five teacher candidates, scores dev and test with them, chooses the ensemble on dev and scores train with the
-# teachers stage 2 distils from; stage 2 (a sub-make, which reads the chosen members) trains the students and
-# the twin, predicts, evaluates, times and writes docs/RESULTS.md.
+# teachers stage 2 distils from; stage 2 (a sub-make, which reads the chosen members) trains the CERBERUS student
+# and the twin, predicts, evaluates, times and writes docs/RESULTS.md. The KD baselines are `make baselines`.
 WIKIQA ?= ../shared/data/wikiqa
 WQ     ?= runs/wikiqa
 export WQ  # the WikiQA configs name their folders ${WQ:-runs/wikiqa}/...
@@ -178,13 +178,27 @@ $(WQ)/select/twin_teacher.txt: $(WQ)/data/dev_scored/as2.json
 
 # -- stage 2: everything downstream of the chosen members
 PRED := $(WQ)/pred
+# every student a rule is written for; make bench trains only the CERBERUS student. The KD baselines are
+# `make baselines` (outside the bench's budget); once trained, the bench predicts, evaluates and times them
+# beside it, and keeps them up to date (a baseline model read at parse time: the sub-make after the training)
 STUDENTS = cerberus $(KD_STUDENTS)
+BASELINES_BUILT = $(foreach s,$(KD_STUDENTS),$(if $(wildcard $(WQ)/students/$(s)/model/model.safetensors),$(s)))
+BENCH_STUDENTS = cerberus $(BASELINES_BUILT)
 TEST_RUNS = $(foreach t,$(CANDIDATES),$(WQ)/runs/$(t).trec) $(WQ)/runs/ensemble.trec \
-	$(foreach s,$(STUDENTS),$(PRED)/$(s).trec) $(foreach m,$(MEMBERS),$(PRED)/cerberus.$(m).trec) \
+	$(foreach s,$(BENCH_STUDENTS),$(PRED)/$(s).trec) $(foreach m,$(MEMBERS),$(PRED)/cerberus.$(m).trec) \
 	$(PRED)/twin.trec $(PRED)/cascade.trec $(foreach p,fp32 int8 onnx onnx_int8,$(PRED)/cerberus_$(p).trec)
 SELECTED := $(WQ)/select/members.txt
 
 bench-students: docs/RESULTS.md
+
+# the KD baselines (single-teacher KD from each member, KD from the averaged members, labels only), after make
+# bench: trained, then the stage-2 sub-make predicts, evaluates and times them beside the CERBERUS student and
+# writes the page again
+.PHONY: baselines
+baselines: install
+	@test -s $(WQ)/select/members.txt || { echo "$(WQ)/select/members.txt is missing: run make bench first" >&2; exit 1; }
+	$(MAKE) --no-print-directory $(foreach s,$(KD_STUDENTS),$(WQ)/students/$(s)/model/model.safetensors)
+	$(MAKE) --no-print-directory bench-students
 
 $(WQ)/runs/ensemble.trec: $(SELECTED) $(WQ)/data/test_scored/as2.json
 	$(PY) -m as2.fuse --run $(foreach m,$(MEMBERS),$(WQ)/runs/$(m).trec) --name ensemble --out $@ \
@@ -230,7 +244,7 @@ $(WQ)/eval_retrieve/report.json: $(PRED)/twin_retrieve.trec
 $(WQ)/bench/bench.json: $(WQ)/eval/report.json
 	$(PY) -m cerberus.bench --data $(WQ)/data/test_scored --report $< --out $(@D) --max_length 96 \
 	  --ensemble $(MEMBERS) --student $(WQ)/students/cerberus/model \
-	  --students $(foreach s,$(KD_STUDENTS),$(s)=$(WQ)/students/$(s)/model)
+	  $(if $(BASELINES_BUILT),--students $(foreach s,$(BASELINES_BUILT),$(s)=$(WQ)/students/$(s)/model))
 
 $(WQ)/twin_bench/bench.json: $(WQ)/twin/model/model.safetensors $(WQ)/data/test/as2.json
 	$(PY) -m twin.bench --model $(WQ)/twin/model --encoder $(AS2_MODELS)/$(ENCODER_$(TWIN_TEACHER)) --data $(WQ)/data/test \
@@ -261,10 +275,10 @@ $(foreach p,$(SPLITS),$(eval $(call TWIN_SPLIT_RULE,$(p))) $(foreach s,$(STUDENT
 # and on test, into $(PRED)
 $(foreach s,$(STUDENTS),$(eval $(call PREDICT_RULE,$(WQ)/data/test,$(PRED),$(s),$(WQ)/students/$(s)/model)))
 
-$(WQ)/splits/%/report.json: $(WQ)/splits/%/ensemble.trec $(foreach s,$(STUDENTS),$(WQ)/splits/%/$(s).trec) \
+$(WQ)/splits/%/report.json: $(WQ)/splits/%/ensemble.trec $(foreach s,$(BENCH_STUDENTS),$(WQ)/splits/%/$(s).trec) \
 		$(WQ)/splits/%/twin.trec
 	$(PY) -m as2.evaluate --data $(WQ)/data/$* --out $(@D) --run $(foreach t,$(CANDIDATES),$(WQ)/runs_$*/$(t).trec) \
-	  $(@D)/ensemble.trec $(foreach s,$(STUDENTS),$(@D)/$(s).trec) $(foreach m,$(MEMBERS),$(@D)/cerberus.$(m).trec) \
+	  $(@D)/ensemble.trec $(foreach s,$(BENCH_STUDENTS),$(@D)/$(s).trec) $(foreach m,$(MEMBERS),$(@D)/cerberus.$(m).trec) \
 	  $(@D)/twin.trec
 
 # adaptive heads: the CERBERUS student computing its heads one at a time (order chosen on dev)
@@ -293,7 +307,7 @@ RESULTS_PAGE = $(PY) -m as2.results --report $(WQ)/eval/report.json --bench $(WQ
 	  $(if $(wildcard $(SCALE)/*.json),--scaling $(SCALE)) $(if $(wildcard $(ASNQ_BENCH)),--asnq $(ASNQ_BENCH)) \
 	  $(if $(wildcard $(SEED_DIR)/test/report.json),--seeds $(SEED_DIR)) --training $(WQ) \
 	  $(if $(wildcard $(WQ)/agreement/test.json),--agreement $(WQ)/agreement) \
-	  $(if $(wildcard $(WALL)),--wall $(WALL))
+	  $(if $(wildcard $(WALL)),--wall $(WALL)) $(if $(BASELINES_BUILT),--command "make bench; make baselines")
 
 # a sub-make, so that the optional inputs are looked for after the caller wrote them
 .PHONY: results-page
@@ -334,7 +348,7 @@ $(WQ)/data/%_peers/as2.json: configs/wikiqa/peers.yaml $(WQ)/data/%/as2.json $(P
 $(WQ)/eval_peers/%/report.json: $(WQ)/data/%_peers/as2.json
 	$(PY) -m as2.evaluate --data $(WQ)/data/$* --out $(@D) --run $(foreach p,$(PEERS),$(WQ)/runs_peers/$*/$(p).trec)
 
-# ---- Seeds: how much MAP moves with the seed (`make seeds`; after make bench and make peers) --------------------
+# ---- Seeds: how much MAP moves with the seed (`make seeds`; after make bench, baselines and peers) --------------
 # SEED_SYSTEMS retrained with each of SEEDS: students of stage 2, cross-encoder teachers of stage 1 and peers of
 # make peers, each by the command that trains it there, with --seed N. A system's run with its config's own seed
 # is the bench's (or make peers') run, neither retrained nor scored again. Every model is scored on test, dev and

@@ -85,6 +85,24 @@ def test_a_result_deleted_by_hand_is_made_again(bench):
     assert any("as2.evaluate" in c for c in cmds)
 
 
+def test_the_bench_leaves_untrained_baselines_to_make_baselines(bench):
+    # a clean bench trains only the CERBERUS student: baselines not yet trained are neither trained nor predicted
+    for s in STUDENTS[1:]:
+        (bench / f"students/{s}/model/model.safetensors").unlink()
+        (bench / f"splits/dev/{s}.trec").unlink()
+    place(bench, 8, "students/cerberus/model/model.safetensors")
+    cmds = plan(bench, "splits/dev/report.json")
+    assert [c.split("--name ")[1].split()[0] for c in cmds if "cerberus.predict" in c] == ["cerberus"]
+    assert not any("cerberus/train.py" in c for c in cmds)
+    evaluate = next(c for c in cmds if "as2.evaluate" in c)
+    assert "kd_" not in evaluate and "labels_only" not in evaluate
+    # make baselines: a sub-make that trains each of them, then stage 2 again (which evaluates them beside the
+    # student); MAKE=echo prints each sub-make's targets instead of running it
+    first, then = [c for c in make(bench, "-n", "MAKE=echo", "baselines") if c.startswith("--no-print")]
+    trained = [t.split("/students/")[1].split("/")[0] for t in first.split() if "/students/" in t]
+    assert trained == STUDENTS[1:] and then.split()[-1] == "bench-students"
+
+
 def test_one_changed_student_is_predicted_again_alone(bench):
     place(bench, 8, "students/kd_avg/model/model.safetensors")
     cmds = plan(bench, "splits/dev/report.json")
