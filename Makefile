@@ -182,7 +182,7 @@ PRED := $(WQ)/pred
 # `make baselines` (outside the bench's budget); once trained, the bench predicts, evaluates and times them
 # beside it, and keeps them up to date (a baseline model read at parse time: the sub-make after the training)
 STUDENTS = cerberus $(KD_STUDENTS)
-BASELINES_BUILT = $(foreach s,$(KD_STUDENTS),$(if $(wildcard $(WQ)/students/$(s)/model/model.safetensors),$(s)))
+BASELINES_BUILT = $(strip $(foreach s,$(KD_STUDENTS),$(if $(wildcard $(WQ)/students/$(s)/model/model.safetensors),$(s))))
 BENCH_STUDENTS = cerberus $(BASELINES_BUILT)
 TEST_RUNS = $(foreach t,$(CANDIDATES),$(WQ)/runs/$(t).trec) $(WQ)/runs/ensemble.trec \
 	$(foreach s,$(BENCH_STUDENTS),$(PRED)/$(s).trec) $(foreach m,$(MEMBERS),$(PRED)/cerberus.$(m).trec) \

@@ -96,6 +96,8 @@ def test_the_bench_leaves_untrained_baselines_to_make_baselines(bench):
     assert not any("cerberus/train.py" in c for c in cmds)
     evaluate = next(c for c in cmds if "as2.evaluate" in c)
     assert "kd_" not in evaluate and "labels_only" not in evaluate
+    # none trained is an empty list (the cost bench then gets no --students, the page no baselines' command)
+    assert make(bench, "-n", "--eval", "show: ; echo [$(BASELINES_BUILT)]", "show") == ["echo []"]
     # make baselines: a sub-make that trains each of them, then stage 2 again (which evaluates them beside the
     # student); MAKE=echo prints each sub-make's targets instead of running it
     first, then = [c for c in make(bench, "-n", "MAKE=echo", "baselines") if c.startswith("--no-print")]

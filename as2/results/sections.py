@@ -292,7 +292,9 @@ def training_section(training: dict[str, dict], wall: dict) -> list[str]:
         how = ("a clean run (nothing reused from an earlier run)" if wall["clean"] else
                "a resumed run: stages of an earlier run were reused, so this is not what a clean run costs")  # fmt: skip
         lines += [
-            f"`make bench` took {wall['seconds'] / 60:.0f} min of wall time on the bench machine, {how}.",
+            f"`make bench` took {wall['seconds'] / 60:.0f} min of wall time on the bench machine, {how}. It "
+            "trains the teacher candidates, the CERBERUS student and the twin; the KD baselines (`make "
+            "baselines`), the peers (`make peers`) and the seeds (`make seeds`) run after it and are not counted.",
             "",
         ]
     if training:
