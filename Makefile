@@ -213,7 +213,7 @@ $(PRED)/cerberus.%.trec: $(PRED)/cerberus.trec ;
 # precision for docs/RESULTS.md
 $(PRED)/cerberus_%.trec: $(WQ)/students/cerberus/model/model.safetensors $(WQ)/data/test/as2.json
 	$(PY) -m cerberus.predict --model $(<D) --data $(WQ)/data/test --out $(PRED) --name cerberus_$* \
-	  --max_length 96 --precision $*
+	  --max_length 96 --precision $* --protocol clean
 
 $(WQ)/twin/model/model.safetensors: configs/wikiqa/twin.yaml $(WQ)/data/train_scored/as2.json $(WQ)/select/twin_teacher.txt
 	$(LAUNCH) twin/train.py --config $< --model $(AS2_MODELS)/minilm-l6 \
@@ -232,7 +232,7 @@ $(PRED)/twin_retrieve.trec: $(WQ)/twin/index/meta.json
 # the cascade: the twin's top 5 per question (of its full ranking: no second search) re-ranked by the student
 $(PRED)/cascade.trec: $(PRED)/twin.trec $(WQ)/students/cerberus/model/model.safetensors
 	$(PY) -m cerberus.predict --model $(WQ)/students/cerberus/model --data $(WQ)/data/test --out $(PRED)/cascade \
-	  --candidates $(PRED)/twin.trec --candidates_k 5 --name cascade --max_length 96
+	  --candidates $(PRED)/twin.trec --candidates_k 5 --name cascade --max_length 96 --protocol clean
 	cp $(PRED)/cascade/cascade.trec $@
 
 $(WQ)/eval/report.json: $(TEST_RUNS)
@@ -258,13 +258,14 @@ $(foreach s,$(SPLITS),$(WQ)/splits/$(s)/ensemble.trec): $(WQ)/splits/%/ensemble.
 	$(PY) -m as2.fuse --run $(foreach m,$(MEMBERS),$(WQ)/runs_$*/$(m).trec) --name ensemble --out $@ \
 	  --selection $(WQ)/select/ensemble.json
 
-# one prediction per model and split, each its own file target, so that a re-run predicts only the models
-# that changed (arguments: data folder, output folder, run name, model folder; a multi-head student's
-# per-head runs are written beside its own). Rules written out per split and model: one pattern's stem cannot
-# name both
+# one prediction per model and split, each its own file target, so that a re-run predicts only the models that
+# changed (arguments: data folder, output folder, run name, model folder; a multi-head student's per-head runs
+# are written beside its own). Only the questions as2.evaluate scores are ranked (--protocol clean), as in the
+# teachers' scoring of dev, test and SelQA dev (configs/wikiqa/teachers_*.yaml): on WikiQA test 2,341 of its
+# 6,165 pairs. Rules written out per split and model: one pattern's stem cannot name both
 define PREDICT_RULE
 $(2)/$(3).trec: $(4)/model.safetensors $(1)/as2.json
-	$(PY) -m cerberus.predict --model $(4) --data $(1) --out $(2) --name $(3) --max_length 96
+	$(PY) -m cerberus.predict --model $(4) --data $(1) --out $(2) --name $(3) --max_length 96 --protocol clean
 endef
 define TWIN_SPLIT_RULE
 $(WQ)/splits/$(1)/twin.trec: $(WQ)/twin/model/model.safetensors $(WQ)/data/$(1)/as2.json
@@ -441,7 +442,7 @@ asnq-bench: install
 $(SCALE)/teacher_scores.json: configs/wikiqa/teachers_dev.yaml $(WQ)/data/dev_scored/as2.json
 	$(PY) -m as2.bench_ranks --name teacher_scores --script data_prep/teacher_scores.py --unit pairs \
 	  --items $$(( $(DEV_PAIRS) * $(SCALE_TEACHERS) )) --clean $(SCALE)/dev_scored '$(SCALE)/.dev_scored.cache' \
-	  --out $(@D) -- --config $< --output $(SCALE)/dev_scored --runs_dir $(SCALE)/runs
+	  --out $(@D) -- --config $< --output $(SCALE)/dev_scored --runs_dir $(SCALE)/runs --protocol raw
 
 $(SCALE)/index.json: $(WQ)/twin_bench/bench.json
 	$(PY) -m as2.bench_ranks --name index --script twin/index.py --unit docs --items 20000 \

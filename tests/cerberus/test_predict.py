@@ -220,3 +220,36 @@ def test_interrupted_prediction_resumes_and_two_ranks_predict_as_one(
     for name in ("cerberus", "cerberus.t1", "cerberus.t2"):
         assert read_run(tmp_path / "two" / f"{name}.trec") == read_run(tmp_path / "one" / f"{name}.trec")
     assert json.loads((tmp_path / "two" / "cerberus.predict.json").read_text())["ranks"] == 2
+
+
+def test_clean_protocol_ranks_only_the_questions_evaluated(student_dir, tmp_path):
+    from as2.data import Question, save
+
+    questions = []
+    for qid, labels in (("clean", [0, 1, 0]), ("no_answer", [0, 0]), ("only_answers", [1, 1])):
+        q = Question(qid, f"who wrote {qid} ?")
+        for j, label in enumerate(labels):
+            q.add(f"{qid}-{j}", f"candidate {j} of {qid} about a book", label)
+        questions.append(q)
+    split = tmp_path / "split"
+    save(questions, split, {"source": "synthetic"})
+    base = ["--model", str(student_dir), "--data", str(split), "--max_length", "32", "--precision", "fp32"]
+    _, raw = read_run(predict.main([*base, "--out", str(tmp_path / "raw")])["runs"]["cerberus"])
+    clean = predict.main([*base, "--out", str(tmp_path / "clean"), "--protocol", "clean"])
+    _, run = read_run(clean["runs"]["cerberus"])
+    assert set(raw) == {"clean", "no_answer", "only_answers"} and set(run) == {"clean"}
+    assert clean["pairs"] == 3 and clean["protocol"] == "clean"
+    assert run["clean"] == pytest.approx(raw["clean"], abs=1e-6)  # the same scores as in the full run
+
+    # a first-stage run over every question (the cascade's) is cut to the clean ones, not an error
+    write_run(tmp_path / "first.trec", raw, "first_stage")
+    cascade = predict.main([*base, "--out", str(tmp_path / "c"), "--protocol", "clean",
+                            "--candidates", str(tmp_path / "first.trec"), "--candidates_k", "2"])  # fmt: skip
+    assert set(read_run(cascade["runs"]["cerberus"])[1]) == {"clean"} and cascade["pairs"] == 2
+
+    unlabelled = tmp_path / "questions.jsonl"
+    unlabelled.write_text(json.dumps({"question": "who ?", "candidates": ["a b", "c d"]}) + "\n")
+    with pytest.raises(DataError, match="questions.jsonl: no question has both"):
+        predict.main([*base, "--data", str(unlabelled), "--out", str(tmp_path / "u"), "--protocol", "clean"])
+    with pytest.raises(ValueError, match="protocol must be one of"):
+        predict.main([*base, "--out", str(tmp_path / "x"), "--protocol", "filtered"])
