@@ -88,7 +88,8 @@ demo-run: install
 # (training resumes from its checkpoints; teacher_scores reuses fingerprinted scores). Stage 1 fine-tunes the
 # five teacher candidates, scores dev and test with them, chooses the ensemble on dev and scores train with the
 # teachers stage 2 distils from; stage 2 (a sub-make, which reads the chosen members) trains the CERBERUS student
-# and the twin, predicts, evaluates, times and writes docs/RESULTS.md. The KD baselines are `make baselines`.
+# and the twin, predicts, evaluates, times and writes docs/RESULTS.md. The KD baselines are `make baselines`, the
+# student at other precisions, its adaptive heads and the twin's index bench `make inference-bench`.
 WIKIQA ?= ../shared/data/wikiqa
 WQ     ?= runs/wikiqa
 export WQ  # the WikiQA configs name their folders ${WQ:-runs/wikiqa}/...
@@ -184,9 +185,16 @@ PRED := $(WQ)/pred
 STUDENTS = cerberus $(KD_STUDENTS)
 BASELINES_BUILT = $(strip $(foreach s,$(KD_STUDENTS),$(if $(wildcard $(WQ)/students/$(s)/model/model.safetensors),$(s))))
 BENCH_STUDENTS = cerberus $(BASELINES_BUILT)
+# the inference benches (`make inference-bench`, after make bench and outside its budget): the student's test
+# predictions at four other precisions (its MAP at each), the adaptive heads and the twin's index and per-query
+# bench. Once written, the bench evaluates them, puts them on the page and keeps them up to date, as it does the
+# baselines (read at parse time: the sub-make after they are written)
+PRECISION_RUNS  := $(foreach p,fp32 int8 onnx onnx_int8,$(PRED)/cerberus_$(p).trec)
+INFERENCE_BENCH := $(PRECISION_RUNS) $(WQ)/adaptive/adaptive.json $(WQ)/twin_bench/bench.json
+INFERENCE_BUILT  = $(wildcard $(INFERENCE_BENCH))
 TEST_RUNS = $(foreach t,$(CANDIDATES),$(WQ)/runs/$(t).trec) $(WQ)/runs/ensemble.trec \
 	$(foreach s,$(BENCH_STUDENTS),$(PRED)/$(s).trec) $(foreach m,$(MEMBERS),$(PRED)/cerberus.$(m).trec) \
-	$(PRED)/twin.trec $(PRED)/cascade.trec $(foreach p,fp32 int8 onnx onnx_int8,$(PRED)/cerberus_$(p).trec)
+	$(PRED)/twin.trec $(PRED)/cascade.trec $(filter $(PRECISION_RUNS),$(INFERENCE_BUILT))
 SELECTED := $(WQ)/select/members.txt
 
 bench-students: docs/RESULTS.md
@@ -198,6 +206,12 @@ bench-students: docs/RESULTS.md
 baselines: install
 	@test -s $(WQ)/select/members.txt || { echo "$(WQ)/select/members.txt is missing: run make bench first" >&2; exit 1; }
 	$(MAKE) --no-print-directory $(foreach s,$(KD_STUDENTS),$(WQ)/students/$(s)/model/model.safetensors)
+	$(MAKE) --no-print-directory bench-students
+
+.PHONY: inference-bench
+inference-bench: install
+	@test -s $(WQ)/select/members.txt || { echo "$(WQ)/select/members.txt is missing: run make bench first" >&2; exit 1; }
+	$(MAKE) --no-print-directory $(INFERENCE_BENCH)
 	$(MAKE) --no-print-directory bench-students
 
 $(WQ)/runs/ensemble.trec: $(SELECTED) $(WQ)/data/test_scored/as2.json
@@ -241,8 +255,11 @@ $(WQ)/eval/report.json: $(TEST_RUNS)
 $(WQ)/eval_retrieve/report.json: $(PRED)/twin_retrieve.trec
 	$(PY) -m as2.evaluate --data $(WQ)/data/test --out $(@D) --run $^ --allow_missing
 
-$(WQ)/bench/bench.json: $(WQ)/eval/report.json
-	$(PY) -m cerberus.bench --data $(WQ)/data/test_scored --report $< --out $(@D) --max_length 96 \
+# the cost bench times the models themselves (the page takes their MAP from the evaluation): a new run on the
+# page does not time them again
+$(WQ)/bench/bench.json: $(TEACHER_MODELS) $(WQ)/data/test_scored/as2.json $(SELECTED) \
+		$(foreach s,$(BENCH_STUDENTS),$(WQ)/students/$(s)/model/model.safetensors)
+	$(PY) -m cerberus.bench --data $(WQ)/data/test_scored --out $(@D) --max_length 96 \
 	  --ensemble $(MEMBERS) --student $(WQ)/students/cerberus/model \
 	  $(if $(BASELINES_BUILT),--students $(foreach s,$(BASELINES_BUILT),$(s)=$(WQ)/students/$(s)/model))
 
@@ -297,26 +314,30 @@ $(WQ)/agreement/test.json: $(WQ)/eval/report.json
 $(WQ)/agreement/%.json: $(WQ)/splits/%/report.json
 	$(PY) -m as2.agreement --out $@ --run $(call agreement_runs,$(WQ)/runs_$*,$(WQ)/splits/$*)
 
-# the page, with the optional inputs (make peers, scaling, asnq-bench, seeds) that exist when it runs; those are
-# not prerequisites (a prerequisite would be remade by make bench: peers, rank timings, seed models); the
-# targets that write them after make bench (scaling, seeds) rewrite the page themselves (make results-page)
+# the page, with the optional inputs (make peers, scaling, asnq-bench, seeds, inference-bench) that exist when it
+# runs. Those of peers, scaling, asnq-bench and seeds are not prerequisites (a prerequisite would be remade by
+# make bench: peers, rank timings, seed models), and the targets that write them after make bench rewrite the
+# page themselves (make results-page); the inference benches, once written, are (INFERENCE_BUILT)
+PAGE_COMMAND = make bench$(if $(BASELINES_BUILT),; make baselines)$(if $(INFERENCE_BUILT),; make inference-bench)
 RESULTS_PAGE = $(PY) -m as2.results --report $(WQ)/eval/report.json --bench $(WQ)/bench/bench.json \
-	  --twin_bench $(WQ)/twin_bench/bench.json --retrieval $(WQ)/eval_retrieve/report.json \
-	  --adaptive $(WQ)/adaptive/adaptive.json \
+	  $(if $(wildcard $(WQ)/twin_bench/bench.json),--twin_bench $(WQ)/twin_bench/bench.json) \
+	  --retrieval $(WQ)/eval_retrieve/report.json \
+	  $(if $(wildcard $(WQ)/adaptive/adaptive.json),--adaptive $(WQ)/adaptive/adaptive.json) \
 	  --selection $(WQ)/select/ensemble.json --twin_teacher $(TWIN_TEACHER) --out docs --splits $(WQ)/splits \
 	  $(if $(wildcard $(WQ)/eval_peers/test/report.json),--peers $(WQ)/eval_peers) \
 	  $(if $(wildcard $(SCALE)/*.json),--scaling $(SCALE)) $(if $(wildcard $(ASNQ_BENCH)),--asnq $(ASNQ_BENCH)) \
 	  $(if $(wildcard $(SEED_DIR)/test/report.json),--seeds $(SEED_DIR)) --training $(WQ) \
 	  $(if $(wildcard $(WQ)/agreement/test.json),--agreement $(WQ)/agreement) \
-	  $(if $(wildcard $(WALL)),--wall $(WALL)) $(if $(BASELINES_BUILT),--command "make bench; make baselines")
+	  $(if $(wildcard $(WALL)),--wall $(WALL)) --command "$(PAGE_COMMAND)"
 
 # a sub-make, so that the optional inputs are looked for after the caller wrote them
 .PHONY: results-page
 results-page:
 	$(RESULTS_PAGE)
 
-docs/RESULTS.md: $(WQ)/bench/bench.json $(WQ)/twin_bench/bench.json $(WQ)/eval_retrieve/report.json \
-		$(foreach s,$(SPLITS),$(WQ)/splits/$(s)/report.json) $(WQ)/adaptive/adaptive.json $(AGREEMENT)
+docs/RESULTS.md: $(WQ)/bench/bench.json $(WQ)/eval/report.json $(WQ)/eval_retrieve/report.json \
+		$(foreach s,$(SPLITS),$(WQ)/splits/$(s)/report.json) $(AGREEMENT) \
+		$(filter-out $(PRECISION_RUNS),$(INFERENCE_BUILT))
 	$(RESULTS_PAGE)
 
 # ---- Peers: what users get from the libraries' defaults (`make peers`; not part of make bench) ---------------

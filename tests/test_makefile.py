@@ -105,6 +105,55 @@ def test_the_bench_leaves_untrained_baselines_to_make_baselines(bench):
     assert trained == STUDENTS[1:] and then.split()[-1] == "bench-students"
 
 
+def test_the_bench_leaves_the_inference_benches_to_make_inference_bench(bench):
+    # the test split evaluated and the models timed, no inference bench written: nothing to do, none planned
+    place(bench, 3, *(f"runs/{t}.trec" for t in ("minilm_ce", "sre_ce", "minilm_bi", "mpnet_bi")))
+    place(bench, 5, "runs/ensemble.trec")
+    place(
+        bench,
+        7,
+        "pred/twin.trec",
+        "pred/cascade.trec",
+        "pred/cerberus.mpnet_ce.trec",
+        "pred/cerberus.sre_ce.trec",
+    )
+    place(bench, 9, "eval/report.json", "bench/bench.json")
+    assert plan(bench, "eval/report.json", "bench/bench.json") == []
+    assert make(bench, "-n", "--eval", "show: ; echo [$(INFERENCE_BUILT)]", "show") == ["echo []"]
+    page = [c for c in make(bench, "-n", "results-page") if "as2.results" in c][0]
+    assert (
+        "--twin_bench" not in page
+        and "--adaptive" not in page
+        and '--command "make bench; make baselines"' in page
+    )
+    # make inference-bench: a sub-make that writes them, then stage 2 again (MAKE=echo prints the targets)
+    first, then = [c for c in make(bench, "-n", "MAKE=echo", "inference-bench") if c.startswith("--no-print")]
+    written = sorted(t.split(str(bench) + "/")[1] for t in first.split()[1:])
+    precisions = [f"pred/cerberus_{p}.trec" for p in ("fp32", "int8", "onnx", "onnx_int8")]
+    assert written == sorted([*precisions, "adaptive/adaptive.json", "twin_bench/bench.json"])
+    assert then.split()[-1] == "bench-students"
+    # once written, the evaluation takes the precisions' runs and the page the benches, and the cost bench is not
+    # run again for a new run to evaluate
+    place(bench, 10, *precisions, "adaptive/adaptive.json", "twin_bench/bench.json")
+    cmds = plan(bench, "eval/report.json", "bench/bench.json")
+    assert (
+        len(cmds) == 1
+        and "as2.evaluate" in cmds[0]
+        and str(bench / "pred/cerberus_onnx_int8.trec") in cmds[0]
+    )
+    page = [c for c in make(bench, "-n", "results-page") if "as2.results" in c][0]
+    assert (
+        f"--twin_bench {bench}/twin_bench/bench.json" in page
+        and f"--adaptive {bench}/adaptive/adaptive.json" in page
+    )
+    assert '--command "make bench; make baselines; make inference-bench"' in page
+    # a retrained student: its predictions at every precision and its adaptive heads are made again
+    place(bench, 11, "students/cerberus/model/model.safetensors")
+    remade = plan(bench, "eval/report.json", "adaptive/adaptive.json")
+    assert sum("--precision" in c for c in remade) == 4  # a command's second line
+    assert any("cerberus.adaptive" in c for c in remade)
+
+
 def test_one_changed_student_is_predicted_again_alone(bench):
     place(bench, 8, "students/kd_avg/model/model.safetensors")
     cmds = plan(bench, "splits/dev/report.json")

@@ -294,7 +294,9 @@ def training_section(training: dict[str, dict], wall: dict) -> list[str]:
         lines += [
             f"`make bench` took {wall['seconds'] / 60:.0f} min of wall time on the bench machine, {how}. It "
             "trains the teacher candidates, the CERBERUS student and the twin; the KD baselines (`make "
-            "baselines`), the peers (`make peers`) and the seeds (`make seeds`) run after it and are not counted.",
+            "baselines`), the inference benches (`make inference-bench`: the student at four other precisions, "
+            "its adaptive heads, the twin's index bench), the peers (`make peers`) and the seeds (`make seeds`) "
+            "run after it and are not counted.",
             "",
         ]
     if training:
