@@ -199,18 +199,21 @@ SELECTED := $(WQ)/select/members.txt
 
 bench-students: docs/RESULTS.md
 
+# the guard of the targets that run after make bench
+AFTER_BENCH = test -s $(WQ)/select/members.txt || { echo "$(WQ)/select/members.txt is missing: run make bench first" >&2; exit 1; }
+
 # the KD baselines (single-teacher KD from each member, KD from the averaged members, labels only), after make
 # bench: trained, then the stage-2 sub-make predicts, evaluates and times them beside the CERBERUS student and
 # writes the page again
 .PHONY: baselines
 baselines: install
-	@test -s $(WQ)/select/members.txt || { echo "$(WQ)/select/members.txt is missing: run make bench first" >&2; exit 1; }
+	@$(AFTER_BENCH)
 	$(MAKE) --no-print-directory $(foreach s,$(KD_STUDENTS),$(WQ)/students/$(s)/model/model.safetensors)
 	$(MAKE) --no-print-directory bench-students
 
 .PHONY: inference-bench
 inference-bench: install
-	@test -s $(WQ)/select/members.txt || { echo "$(WQ)/select/members.txt is missing: run make bench first" >&2; exit 1; }
+	@$(AFTER_BENCH)
 	$(MAKE) --no-print-directory $(INFERENCE_BENCH)
 	$(MAKE) --no-print-directory bench-students
 
